@@ -1,0 +1,353 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import cron from 'node-cron';
+import { ConfigError, messageOf } from './errors.js';
+
+export const DISPLAY_NAMES = ['terminal', 'framebuffer', 'web'] as const;
+export type DisplayName = (typeof DISPLAY_NAMES)[number];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface Config {
+  readonly clientId: string;
+  readonly authority: string;
+  readonly scopes: readonly string[];
+  readonly knownAuthorities: readonly string[];
+  readonly extraQueryParameters: Readonly<Record<string, string>>;
+  readonly deviceId: string;
+  readonly mqtt: {
+    readonly url: string;
+    readonly username?: string;
+    readonly password?: string;
+    readonly ca?: string;
+    readonly cert?: string;
+    readonly key?: string;
+    readonly prefix: string;
+  };
+  readonly refreshCron: string;
+  readonly displays: readonly DisplayName[];
+  readonly framebuffer: { readonly path: string; readonly geometry?: { width: number; height: number; bpp: 16 | 24 | 32 } };
+  readonly web: { readonly host: string; readonly port: number };
+  readonly terminal: string;
+  readonly cachePath: string;
+  readonly cacheKey?: string;
+  readonly stateDir: string;
+  readonly claims: readonly string[];
+  readonly haDiscovery: boolean;
+  readonly haPrefix: string;
+  readonly logLevel: string;
+  /** Seconds any one call to the identity provider may take (addition to SPEC §3). */
+  readonly httpTimeoutSeconds: number;
+}
+
+/** Every setting the agent reads, with its default (undefined: none). Names are the public interface. */
+export const SETTINGS: Readonly<Record<string, string | undefined>> = {
+  KIOSK_CLIENT_ID: undefined,
+  KIOSK_AUTHORITY: undefined,
+  KIOSK_SCOPES: 'openid profile offline_access',
+  KIOSK_KNOWN_AUTHORITIES: undefined,
+  KIOSK_DEVICE_ID: undefined,
+  KIOSK_MQTT_URL: 'mqtt://localhost:1883',
+  KIOSK_MQTT_USERNAME: undefined,
+  KIOSK_MQTT_PASSWORD: undefined,
+  KIOSK_MQTT_CA: undefined,
+  KIOSK_MQTT_CERT: undefined,
+  KIOSK_MQTT_KEY: undefined,
+  KIOSK_MQTT_PREFIX: 'kiosk',
+  KIOSK_REFRESH_CRON: '*/15 * * * *',
+  KIOSK_DISPLAY: 'terminal',
+  KIOSK_FRAMEBUFFER: '/dev/fb0',
+  KIOSK_FRAMEBUFFER_GEOMETRY: undefined,
+  KIOSK_WEB_HOST: '127.0.0.1',
+  KIOSK_WEB_PORT: '8080',
+  KIOSK_CACHE_PATH: '/data/token-cache.json',
+  KIOSK_CACHE_KEY: undefined,
+  KIOSK_CLAIMS: 'name preferred_username email oid tid',
+  KIOSK_HA_DISCOVERY: 'false',
+  KIOSK_HA_PREFIX: 'homeassistant',
+  KIOSK_LOG_LEVEL: 'info',
+  KIOSK_TERMINAL: '-',
+  KIOSK_EXTRA_QUERY_PARAMETERS: undefined,
+  KIOSK_STATE_DIR: undefined,
+  KIOSK_HTTP_TIMEOUT: '10',
+};
+
+/** Settings whose values are masked wherever configuration is printed. */
+export const SECRET_SETTINGS = new Set(['KIOSK_MQTT_PASSWORD', 'KIOSK_CACHE_KEY']);
+
+export interface LoadedConfig {
+  readonly config: Config;
+  /** Settings the agent read, by name, as given (secrets included: print with `describeConfig`). */
+  readonly values: Readonly<Record<string, string | undefined>>;
+  /** Likely typos: `KIOSK_*` variables the agent does not know. */
+  readonly warnings: readonly string[];
+}
+
+export interface ConfigSources {
+  env?: NodeJS.ProcessEnv;
+  /** Path given with `--config`. */
+  file?: string;
+  read?: (path: string) => string;
+}
+
+const readText = (path: string): string => readFileSync(path, 'utf8');
+
+/** Reads environment, `NAME_FILE` secrets and an optional JSON file once; every problem is reported together. */
+export function loadConfig({ env = process.env, file, read = readText }: ConfigSources = {}): LoadedConfig {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const fromFile = file === undefined ? {} : readJsonFile(file, read, problems);
+
+  const values: Record<string, string | undefined> = {};
+  for (const [name, fallback] of Object.entries(SETTINGS)) {
+    const direct = env[name];
+    const secretPath = env[`${name}_FILE`];
+    let value: string | undefined = fromFile[name];
+    if (direct !== undefined && secretPath !== undefined) {
+      problems.push(`${name}: both ${name} and ${name}_FILE are set; keep only one`);
+    } else if (secretPath !== undefined) {
+      try {
+        value = read(secretPath).replace(/\r?\n$/, '');
+      } catch (e) {
+        problems.push(`${name}_FILE: cannot read ${secretPath} (${messageOf(e)}); point it at a readable file`);
+      }
+    } else if (direct !== undefined) {
+      value = direct;
+    }
+    values[name] = value === undefined || value.trim() === '' ? fallback : value.trim();
+  }
+  for (const name of Object.keys(env)) {
+    const base = name.endsWith('_FILE') ? name.slice(0, -5) : name;
+    if (name.startsWith('KIOSK_') && !(base in SETTINGS)) warnings.push(`${name} is not a kiosk-agent setting (a typo?); it is ignored`);
+  }
+
+  const v = new Validator(values, problems);
+  const cachePath = resolve(v.text('KIOSK_CACHE_PATH'));
+  const authority = v.authority('KIOSK_AUTHORITY');
+  const config: Config = {
+    clientId: v.clientId('KIOSK_CLIENT_ID'),
+    authority,
+    scopes: v.words('KIOSK_SCOPES', /^[^\s"]+$/, 'scopes separated by spaces, e.g. "openid profile offline_access"'),
+    knownAuthorities: v.knownAuthorities('KIOSK_KNOWN_AUTHORITIES', authority),
+    extraQueryParameters: v.query('KIOSK_EXTRA_QUERY_PARAMETERS'),
+    deviceId: v.deviceId('KIOSK_DEVICE_ID'),
+    mqtt: {
+      url: v.url('KIOSK_MQTT_URL', ['mqtt:', 'mqtts:', 'ws:', 'wss:']),
+      username: v.optional('KIOSK_MQTT_USERNAME'),
+      password: v.optional('KIOSK_MQTT_PASSWORD'),
+      ca: v.readablePath('KIOSK_MQTT_CA'),
+      cert: v.readablePath('KIOSK_MQTT_CERT'),
+      key: v.readablePath('KIOSK_MQTT_KEY'),
+      prefix: v.topic('KIOSK_MQTT_PREFIX'),
+    },
+    refreshCron: v.cron('KIOSK_REFRESH_CRON'),
+    displays: v.displays('KIOSK_DISPLAY'),
+    framebuffer: { path: v.text('KIOSK_FRAMEBUFFER'), geometry: v.geometry('KIOSK_FRAMEBUFFER_GEOMETRY') },
+    web: { host: v.text('KIOSK_WEB_HOST'), port: v.integer('KIOSK_WEB_PORT', 0, 65535, 'a TCP port from 1 to 65535') },
+    terminal: v.text('KIOSK_TERMINAL'),
+    cachePath,
+    cacheKey: v.cacheKey('KIOSK_CACHE_KEY'),
+    stateDir: resolve(v.optional('KIOSK_STATE_DIR') ?? dirname(cachePath)),
+    claims: v.words('KIOSK_CLAIMS', /^[A-Za-z0-9_.-]+$/, 'claim names separated by spaces, e.g. "name preferred_username"'),
+    haDiscovery: v.boolean('KIOSK_HA_DISCOVERY'),
+    haPrefix: v.topic('KIOSK_HA_PREFIX'),
+    logLevel: v.oneOf('KIOSK_LOG_LEVEL', LOG_LEVELS),
+    httpTimeoutSeconds: v.integer('KIOSK_HTTP_TIMEOUT', 1, 300, 'a number of seconds from 1 to 300'),
+  };
+  if ((config.mqtt.cert === undefined) !== (config.mqtt.key === undefined))
+    problems.push('KIOSK_MQTT_CERT: a client certificate needs both KIOSK_MQTT_CERT and KIOSK_MQTT_KEY; set both or neither');
+  if (config.displays.includes('framebuffer') && config.framebuffer.geometry === undefined && !config.framebuffer.path.startsWith('/dev/'))
+    problems.push('KIOSK_FRAMEBUFFER_GEOMETRY: required when KIOSK_FRAMEBUFFER is a plain file; set it to WIDTHxHEIGHTxBPP, e.g. 800x480x32');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({ config: deepFreeze(config), values: Object.freeze(values), warnings });
+}
+
+/** The effective settings, secrets masked, for `kiosk-agent config`. */
+export function describeConfig(values: Readonly<Record<string, string | undefined>>): Record<string, string | null> {
+  return Object.fromEntries(
+    Object.entries(values).map(([k, v]) => [k, v === undefined ? null : SECRET_SETTINGS.has(k) ? '********' : v]),
+  );
+}
+
+function readJsonFile(path: string, read: (p: string) => string, problems: string[]): Record<string, string> {
+  let data: unknown;
+  try {
+    data = JSON.parse(read(path));
+  } catch (e) {
+    problems.push(`--config: cannot use ${path} (${messageOf(e)}); give a readable JSON file`);
+    return {};
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    problems.push(`--config: ${path} must hold a JSON object of settings, e.g. {"KIOSK_CLIENT_ID": "…"}`);
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(data)) {
+    if (!(key in SETTINGS)) problems.push(`${key}: unknown key in ${path}; use a setting name such as KIOSK_CLIENT_ID (see README)`);
+    else if (Array.isArray(value) && value.every((x) => typeof x === 'string'))
+      out[key] = value.join(key === 'KIOSK_DISPLAY' ? ',' : ' ');
+    else if (['string', 'number', 'boolean'].includes(typeof value)) out[key] = String(value);
+    else problems.push(`${key}: in ${path} must be a string, number or boolean`);
+  }
+  return out;
+}
+
+/** Each method checks one setting and records a problem naming it and the fix; it returns a usable value either way. */
+class Validator {
+  constructor(
+    private readonly values: Record<string, string | undefined>,
+    private readonly problems: string[],
+  ) {}
+
+  private fail<T>(name: string, message: string, fallback: T): T {
+    this.problems.push(`${name}: ${message}`);
+    return fallback;
+  }
+
+  optional(name: string): string | undefined {
+    return this.values[name];
+  }
+
+  text(name: string): string {
+    return this.values[name] ?? this.fail(name, 'is required; set it (see README, Configuration)', '');
+  }
+
+  clientId(name: string): string {
+    const value = this.values[name];
+    if (value === undefined) return this.fail(name, 'is required; set it to the application (client) id of your app registration', '');
+    if (!/^[\w.:-]+$/.test(value)) return this.fail(name, `"${value}" is not a client id; copy the Application (client) ID from the app registration`, '');
+    return value;
+  }
+
+  url(name: string, protocols: readonly string[]): string {
+    const value = this.text(name);
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return this.fail(name, `"${value}" is not a URL; use ${protocols.map((p) => `${p}//host`).join(', ')}`, value);
+    }
+    if (!protocols.includes(url.protocol)) return this.fail(name, `"${value}" must start with ${protocols.map((p) => `${p}//`).join(' or ')}`, value);
+    return value;
+  }
+
+  authority(name: string): string {
+    const value = this.values[name];
+    if (value === undefined) return this.fail(name, 'is required; set it to your authority, e.g. https://contoso.ciamlogin.com/', '');
+    const url = this.url(name, ['https:']);
+    try {
+      const u = new URL(url);
+      if (u.search || u.hash) return this.fail(name, `"${value}" must not have a query or fragment; use e.g. https://contoso.ciamlogin.com/`, url);
+      return u.href.endsWith('/') ? u.href : `${u.href}/`;
+    } catch {
+      return url;
+    }
+  }
+
+  knownAuthorities(name: string, authority: string): string[] {
+    const own = URL.canParse(authority) ? [new URL(authority).origin] : [];
+    const extra = (this.values[name] ?? '').split(/\s+/).filter(Boolean).flatMap((item) => {
+      if (!URL.canParse(item) || new URL(item).protocol !== 'https:')
+        return this.fail(name, `"${item}" is not an https origin; list origins like https://<tenant-id>.ciamlogin.com`, []);
+      return [new URL(item).origin];
+    });
+    return [...new Set([...own, ...extra])];
+  }
+
+  query(name: string): Record<string, string> {
+    const value = this.values[name];
+    if (value === undefined) return {};
+    const params = new URLSearchParams(value);
+    const out: Record<string, string> = {};
+    for (const [k, v] of params) {
+      if (!k || !v) return this.fail(name, `"${value}" must be k=v pairs joined by &, e.g. dc=ESTS-PUB-WUS2-AZ1-FD000-TEST1`, {});
+      out[k] = v;
+    }
+    return out;
+  }
+
+  deviceId(name: string): string {
+    const given = this.values[name];
+    const value = given ?? hostname().split('.')[0] ?? '';
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(value))
+      return this.fail(name, `"${value}"${given === undefined ? ' (the hostname)' : ''} may only use letters, digits, "_" and "-" (1 to 64); set KIOSK_DEVICE_ID`, 'invalid');
+    return value;
+  }
+
+  readablePath(name: string): string | undefined {
+    const path = this.values[name];
+    if (path === undefined) return undefined;
+    try {
+      readFileSync(path);
+    } catch (e) {
+      return this.fail(name, `cannot read ${path} (${messageOf(e)}); point it at a readable PEM file`, path);
+    }
+    return path;
+  }
+
+  topic(name: string): string {
+    const value = this.text(name);
+    if (!/^[^#+/\s]+(\/[^#+/\s]+)*$/.test(value)) return this.fail(name, `"${value}" is not a topic prefix; use segments without +, #, spaces or empty parts, e.g. kiosk`, value);
+    return value;
+  }
+
+  cron(name: string): string {
+    const value = this.text(name);
+    if (!cron.validate(value)) return this.fail(name, `"${value}" is not a cron expression; use five or six fields, e.g. "*/15 * * * *"`, value);
+    return value;
+  }
+
+  displays(name: string): DisplayName[] {
+    const items = this.text(name).split(',').map((s) => s.trim()).filter(Boolean);
+    const unknown = items.filter((d) => !(DISPLAY_NAMES as readonly string[]).includes(d));
+    if (items.length === 0 || unknown.length > 0)
+      return this.fail(name, `unknown display "${unknown.join(',')}"; use a comma list of ${DISPLAY_NAMES.join(', ')}`, []);
+    return [...new Set(items)] as DisplayName[];
+  }
+
+  geometry(name: string): Config['framebuffer']['geometry'] {
+    const value = this.values[name];
+    if (value === undefined) return undefined;
+    const m = /^(\d{2,5})x(\d{2,5})x(16|24|32)$/.exec(value);
+    if (!m) return this.fail(name, `"${value}" must be WIDTHxHEIGHTxBPP with BPP 16, 24 or 32, e.g. 800x480x32`, undefined);
+    return { width: Number(m[1]), height: Number(m[2]), bpp: Number(m[3]) as 16 | 24 | 32 };
+  }
+
+  integer(name: string, min: number, max: number, what: string): number {
+    const value = this.text(name);
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) return this.fail(name, `"${value}" is not ${what}`, min);
+    return n;
+  }
+
+  cacheKey(name: string): string | undefined {
+    const value = this.values[name];
+    if (value !== undefined && value.length < 16)
+      return this.fail(name, 'is too short; use at least 16 characters, e.g. the output of `openssl rand -base64 32`', undefined);
+    return value;
+  }
+
+  words(name: string, pattern: RegExp, what: string): string[] {
+    const items = this.text(name).split(/\s+/).filter(Boolean);
+    if (items.length === 0 || !items.every((w) => pattern.test(w))) return this.fail(name, `must be ${what}`, items);
+    return items;
+  }
+
+  boolean(name: string): boolean {
+    const value = this.text(name).toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(value)) return true;
+    if (['false', '0', 'no', 'off'].includes(value)) return false;
+    return this.fail(name, `"${value}" is not true or false`, false);
+  }
+
+  oneOf(name: string, allowed: readonly string[]): string {
+    const value = this.text(name);
+    if (!allowed.includes(value)) return this.fail(name, `"${value}" must be one of ${allowed.join(', ')}`, allowed[0] ?? '');
+    return value;
+  }
+}
+
+function deepFreeze<T extends object>(o: T): T {
+  for (const v of Object.values(o)) if (typeof v === 'object' && v !== null) deepFreeze(v);
+  return Object.freeze(o);
+}
