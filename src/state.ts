@@ -9,7 +9,8 @@ export type AgentState = (typeof STATES)[number];
 
 /**
  * SPEC §1: where each state may go next; `stopped` is reachable from anywhere. Beyond the table,
- * a fault no retry fixes may surface as `error` straight from `starting` or `offline`.
+ * a fault no retry fixes may surface as `error` straight from `starting` or `offline`,
+ * and a slow retry out of `error` that finds no network shows `offline`.
  */
 const NEXT: Record<AgentState, readonly AgentState[]> = {
   starting: ['restoring', 'awaiting_sign_in', 'offline', 'error'],
@@ -17,7 +18,7 @@ const NEXT: Record<AgentState, readonly AgentState[]> = {
   awaiting_sign_in: ['signed_in', 'awaiting_sign_in', 'offline', 'error'],
   signed_in: ['signed_in', 'awaiting_sign_in', 'offline', 'error'],
   offline: ['awaiting_sign_in', 'signed_in', 'offline', 'error'],
-  error: ['awaiting_sign_in', 'signed_in', 'error'],
+  error: ['awaiting_sign_in', 'signed_in', 'offline', 'error'],
   stopped: [],
 };
 

@@ -1,0 +1,79 @@
+import { Auth } from './auth/auth.js';
+import { systemClock } from './clock.js';
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import { startDisplays } from './displays/index.js';
+import { StatusFile } from './health.js';
+import { DEFAULT_TIMINGS, Lifecycle } from './lifecycle.js';
+import type { Timings } from './lifecycle.js';
+import type { Logger } from './log.js';
+import { Scheduler } from './schedule.js';
+import { Machine } from './state.js';
+
+export interface AgentDeps {
+  config: Config;
+  log: Logger;
+  clock?: Clock;
+  timings?: Timings;
+  /** The terminal display's screen when KIOSK_TERMINAL is `-`. */
+  stdout?: NodeJS.WritableStream;
+}
+
+/**
+ * One kiosk: its state machine, sign-in, schedule, displays and status file, wired from a frozen
+ * configuration. No module state, so several agents can share a process.
+ */
+export class Agent {
+  readonly machine: Machine;
+  private readonly auth: Auth;
+  private readonly lifecycle: Lifecycle;
+  private readonly scheduler: Scheduler;
+  private readonly status: StatusFile;
+  private readonly shutdown = new AbortController();
+  private displays?: { stop(): Promise<void> };
+  private readonly log: Logger;
+
+  constructor(private readonly d: AgentDeps) {
+    const clock = d.clock ?? systemClock;
+    this.log = d.log.child({ device_id: d.config.deviceId });
+    this.machine = new Machine(clock);
+    this.machine.on('listenerError', (e) => this.log.error({ err: e }, 'a state listener failed'));
+    this.machine.on('state', (s) => this.log.info({ state: s.state, detail: s.detail, error: s.error }, 'state'));
+    this.machine.on('event', (e) => this.log.info(e, 'event'));
+    this.auth = new Auth({ config: d.config, log: this.log, clock, signal: this.shutdown.signal });
+    this.scheduler = new Scheduler({
+      expression: d.config.refreshCron,
+      clock,
+      log: this.log,
+      onDue: (reason) => {
+        if (this.machine.snapshot.state !== 'signed_in') return;
+        this.log.info({ reason }, 'refresh due');
+        void this.lifecycle.refresh();
+      },
+    });
+    this.lifecycle = new Lifecycle({ machine: this.machine, auth: this.auth, schedule: this.scheduler, clock, log: this.log, timings: d.timings ?? DEFAULT_TIMINGS });
+    this.status = new StatusFile({ stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => 'disabled' });
+  }
+
+  async start(): Promise<void> {
+    this.displays = startDisplays(this.machine, { config: this.d.config, log: this.log, clock: this.d.clock ?? systemClock, stdout: this.d.stdout });
+    await this.status.start();
+    await this.auth.start();
+    this.scheduler.start();
+    this.lifecycle.start();
+  }
+
+  get operations(): Pick<Lifecycle, 'refresh' | 'signOut' | 'restartSignIn'> {
+    return this.lifecycle;
+  }
+
+  /** SPEC §5: polling cancelled, `stopped` shown, cache flushed; the caller bounds the time. */
+  async stop(): Promise<void> {
+    this.lifecycle.stop();
+    await this.scheduler.stop();
+    this.shutdown.abort();
+    this.machine.go('stopped');
+    await this.auth.flush();
+    await Promise.allSettled([this.displays?.stop(), this.status.stop()]);
+  }
+}

@@ -1,0 +1,192 @@
+import type { DisplayName } from '../config.js';
+import { messageOf } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Machine } from '../state.js';
+import type { Display, DisplayDeps, DisplayFactory } from './display.js';
+import { terminalDisplay } from './terminal.js';
+import { toView } from './view.js';
+import type { View } from './view.js';
+
+export type { Display, DisplayDeps, DisplayFactory } from './display.js';
+export type { View } from './view.js';
+
+/** Every display name `KIOSK_DISPLAY` accepts; `undefined` marks one this build does not implement yet. */
+export type DisplayFactories = Readonly<Record<DisplayName, DisplayFactory | undefined>>;
+
+export const DISPLAY_FACTORIES: DisplayFactories = Object.freeze({
+  terminal: terminalDisplay,
+  framebuffer: undefined,
+  web: undefined,
+});
+
+export interface RunningDisplays {
+  stop(): Promise<void>;
+}
+
+/** Backoff for a failing display: 1 s, doubling, at most 30 s; reset by a successful render. */
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+/** How long `stop` waits for a display that is still starting. */
+const STOP_WAIT_MS = 2_000;
+
+const errorCode = (e: unknown): string =>
+  (e as NodeJS.ErrnoException | undefined)?.code ?? (e instanceof Error ? e.name : 'unknown');
+
+/** Milliseconds until a countdown to `at` next changes its whole-second value. */
+function untilNextSecond(at: number | undefined, now: number): number {
+  if (at === undefined || at <= now) return 1_000;
+  return ((at - now) % 1_000 || 1_000) + 5;
+}
+
+/**
+ * One configured display, kept alive: each attempt builds a fresh display from the factory; a
+ * throw from start or render is logged, the display stopped and a new one started after a backoff.
+ * Renders are serialised and coalesced (only the newest pending view is drawn).
+ */
+class Slot {
+  private display: Display | undefined;
+  private ready = false;
+  private stopped = false;
+  private pending: View | undefined;
+  private busy = false;
+  private rendering: Promise<void> | undefined;
+  private starting: Promise<void> | undefined;
+  private failures = 0;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly name: DisplayName,
+    private readonly factory: DisplayFactory,
+    private readonly deps: DisplayDeps,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.starting = this.attempt().finally(() => (this.starting = undefined));
+  }
+
+  show(view: View): void {
+    this.pending = view;
+    if (!this.busy) this.rendering = this.drain();
+  }
+
+  private async attempt(): Promise<void> {
+    try {
+      this.display = this.factory(this.deps);
+      await this.display.start();
+    } catch (e) {
+      return this.fail('start', e);
+    }
+    if (this.stopped) return;
+    this.ready = true;
+    if (this.pending !== undefined) this.show(this.pending);
+  }
+
+  /** Draws pending views one at a time; `busy` is set and cleared synchronously, so no view is left behind. */
+  private async drain(): Promise<void> {
+    this.busy = true;
+    try {
+      while (this.ready && !this.stopped && this.pending !== undefined && this.display !== undefined) {
+        const view = this.pending;
+        this.pending = undefined;
+        try {
+          await this.display.render(view);
+          this.failures = 0;
+        } catch (e) {
+          this.pending ??= view;
+          await this.fail('render', e);
+        }
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async fail(phase: 'start' | 'render', e: unknown): Promise<void> {
+    this.ready = false;
+    const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.failures);
+    this.failures += 1;
+    await this.release();
+    if (!this.stopped) {
+      this.retry = this.deps.clock.setTimeout(() => this.start(), delay);
+      this.retry.unref?.();
+    }
+    this.log.warn(
+      { display: this.name, phase, code: errorCode(e), err: messageOf(e), retryInMs: delay },
+      `display ${this.name} failed to ${phase} (${errorCode(e)}); retrying in ${Math.ceil(delay / 1000)} s`,
+    );
+  }
+
+  private async release(): Promise<void> {
+    const display = this.display;
+    this.display = undefined;
+    try {
+      await display?.stop();
+    } catch (e) {
+      this.log.debug({ display: this.name, code: errorCode(e), err: messageOf(e) }, 'display stop failed');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.deps.clock.clearTimeout(this.retry);
+    const wait = (p: Promise<void> | undefined): Promise<unknown> =>
+      p === undefined ? Promise.resolve() : Promise.race([p, new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
+    await wait(this.starting);
+    await wait(this.rendering);
+    this.ready = false;
+    await this.release();
+  }
+}
+
+/**
+ * Builds the configured displays and keeps them showing the machine's state: a render on every
+ * `state` and `claims` change, and once a second while something counts down (one shared,
+ * unref'd timer). Failing displays are retried; nothing here throws into the machine.
+ */
+export function startDisplays(machine: Machine, deps: DisplayDeps, factories: DisplayFactories = DISPLAY_FACTORIES): RunningDisplays {
+  const log = deps.log.child({ module: 'displays' });
+  const slots: Slot[] = [];
+  for (const name of deps.config.displays) {
+    const factory = factories[name];
+    if (factory === undefined) log.warn({ display: name }, `display ${name} is not available in this build; skipped`);
+    else slots.push(new Slot(name, factory, deps, log));
+  }
+
+  let ticker: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const update = (): void => {
+    if (stopped) return;
+    deps.clock.clearTimeout(ticker);
+    ticker = undefined;
+    try {
+      const snapshot = machine.snapshot;
+      const now = deps.clock.now();
+      const view = toView(snapshot, machine.claims, now, deps.config.deviceId);
+      for (const slot of slots) slot.show(view);
+      if (view.ticking) {
+        const at = snapshot.state === 'awaiting_sign_in' ? snapshot.expiresAt : snapshot.retryAt;
+        ticker = deps.clock.setTimeout(update, untilNextSecond(at, now));
+        ticker.unref?.();
+      }
+    } catch (e) {
+      log.error({ code: errorCode(e), err: messageOf(e) }, 'display update failed');
+    }
+  };
+
+  machine.on('state', update);
+  machine.on('claims', update);
+  for (const slot of slots) slot.start();
+  update();
+
+  return {
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      machine.off('state', update);
+      machine.off('claims', update);
+      deps.clock.clearTimeout(ticker);
+      await Promise.allSettled(slots.map((s) => s.stop()));
+    },
+  };
+}

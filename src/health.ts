@@ -1,0 +1,89 @@
+import { readFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeAtomic } from './atomic-file.js';
+import type { Clock } from './clock.js';
+import type { Logger } from './log.js';
+import type { Machine } from './state.js';
+
+export const STATUS_FILE = 'status.json';
+/** The agent confirms its state at least this often, */
+const HEARTBEAT_MS = 30_000;
+/** and is unhealthy when it has not for this long (SPEC §5: "within the last few minutes"). */
+const STALE_MS = 3 * 60_000;
+
+interface Status {
+  pid: number;
+  state: string;
+  since: number;
+  confirmed_at: number;
+  mqtt: 'connected' | 'disconnected' | 'disabled';
+}
+
+export interface HealthDeps {
+  stateDir: string;
+  machine: Machine;
+  clock: Clock;
+  log: Logger;
+  mqttStatus(): Status['mqtt'];
+}
+
+/**
+ * Keeps `<KIOSK_STATE_DIR>/status.json` current for `kiosk-agent health`: written on every state
+ * change and on a heartbeat. The heartbeat runs on the event loop, so a blocked agent goes stale.
+ */
+export class StatusFile {
+  private timer?: ReturnType<typeof setInterval>;
+  private writing = Promise.resolve();
+  private readonly path: string;
+
+  constructor(private readonly d: HealthDeps) {
+    this.path = join(d.stateDir, STATUS_FILE);
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.d.stateDir, { recursive: true, mode: 0o700 }).catch(() => undefined);
+    this.d.machine.on('state', () => void this.write());
+    this.timer = setInterval(() => void this.write(), HEARTBEAT_MS);
+    this.timer.unref();
+    await this.write();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.write();
+  }
+
+  private write(): Promise<void> {
+    const snap = this.d.machine.snapshot;
+    const status: Status = { pid: process.pid, state: snap.state, since: snap.since, confirmed_at: this.d.clock.now(), mqtt: this.d.mqttStatus() };
+    this.writing = this.writing
+      .then(() => writeAtomic(this.path, JSON.stringify(status), 0o644))
+      .catch((e: unknown) => this.d.log.warn({ code: (e as NodeJS.ErrnoException).code, path: this.path }, 'cannot write the status file'));
+    return this.writing;
+  }
+}
+
+/** For `kiosk-agent health`: the reasons the running agent is unhealthy; empty when healthy. */
+export async function checkHealth(stateDir: string, now = Date.now()): Promise<string[]> {
+  let status: Status;
+  try {
+    status = JSON.parse(await readFile(join(stateDir, STATUS_FILE), 'utf8')) as Status;
+  } catch {
+    return [`no status in ${stateDir}: the agent is not running or KIOSK_STATE_DIR differs`];
+  }
+  const problems: string[] = [];
+  if (!isAlive(status.pid)) problems.push(`agent process ${status.pid} is not running`);
+  if (status.state === 'stopped') problems.push('agent has stopped');
+  if (now - status.confirmed_at > STALE_MS) problems.push(`state not confirmed for ${Math.round((now - status.confirmed_at) / 1000)} s`);
+  if (status.mqtt === 'disconnected') problems.push('MQTT is not connected');
+  return problems;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,209 @@
+import { Backoff } from './backoff.js';
+import { sleep } from './clock.js';
+import type { Clock } from './clock.js';
+import type { Attempt, Auth, DeviceCode, Tokens } from './auth/auth.js';
+import type { Logger } from './log.js';
+import type { Machine, SnapshotDetail } from './state.js';
+
+export interface Timings {
+  /** First delay after a network failure; doubles up to `retryMaxMs`, with jitter. */
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  /** How often a fault no retry fixes soon (`error`) is tried again. */
+  readonly errorRetryMs: number;
+  /** How long "declined" stays on screen before a fresh code. */
+  readonly declinePauseMs: number;
+}
+
+export const DEFAULT_TIMINGS: Timings = { retryInitialMs: 1_000, retryMaxMs: 300_000, errorRetryMs: 300_000, declinePauseMs: 5_000 };
+
+/** The refresh plan: cron and ahead-of-expiry timers live in the scheduler. */
+export interface RefreshPlan {
+  /** Arms the ahead-of-expiry refresh for a token expiring at `expiresAt`; returns the next refresh time. */
+  plan(expiresAt: number): number;
+  clear(): void;
+}
+
+export interface LifecycleDeps {
+  machine: Machine;
+  auth: Pick<Auth, 'silent' | 'deviceCode' | 'signOut' | 'cachedAccount'>;
+  schedule: RefreshPlan;
+  clock: Clock;
+  log: Logger;
+  timings: Timings;
+}
+
+type Pursuit = 'restore' | 'refresh';
+
+/**
+ * Drives the state machine through SPEC §1: restore at boot, device code when needed, silent
+ * refresh, and the retries in between. One task runs at a time; starting another cancels it,
+ * and a refresh already running is joined, never started twice.
+ */
+export class Lifecycle {
+  private task?: AbortController;
+  private refreshing?: Promise<Attempt['kind']>;
+  private readonly log: Logger;
+
+  constructor(private readonly d: LifecycleDeps) {
+    this.log = d.log.child({ module: 'lifecycle' });
+  }
+
+  start(): void {
+    this.run(async (signal) => {
+      const account = await this.d.auth.cachedAccount();
+      if (!account) return this.signIn(signal);
+      this.d.machine.go('restoring', { account, detail: `Signing in as ${account.name ?? account.username}` });
+      await this.pursue('restore', signal);
+    });
+  }
+
+  /** Refreshes now (schedule, expiry or operator); resolves with the first attempt's result. */
+  refresh(): Promise<Attempt['kind'] | 'not_signed_in'> {
+    if (this.refreshing) return this.refreshing;
+    if (this.d.machine.snapshot.state !== 'signed_in') return Promise.resolve('not_signed_in');
+    let first!: (kind: Attempt['kind']) => void;
+    const firstResult = new Promise<Attempt['kind']>((resolve) => (first = resolve));
+    this.run((signal) =>
+      this.pursue('refresh', signal, first).finally(() => {
+        if (this.refreshing === firstResult) this.refreshing = undefined;
+      }),
+    );
+    this.refreshing = firstResult;
+    return firstResult;
+  }
+
+  /** Forgets the account and shows a fresh code (operator sign-out). */
+  async signOut(): Promise<void> {
+    this.cancel();
+    await this.d.auth.signOut();
+    this.d.machine.setClaims(undefined);
+    this.d.machine.record('signed_out');
+    this.run((signal) => this.signIn(signal));
+  }
+
+  /** Drops the code on screen and asks for a fresh one. */
+  restartSignIn(): void {
+    this.run((signal) => this.signIn(signal));
+  }
+
+  stop(): void {
+    this.cancel();
+  }
+
+  private cancel(): void {
+    this.task?.abort();
+    this.task = undefined;
+    this.refreshing = undefined;
+    this.d.schedule.clear();
+  }
+
+  private run(job: (signal: AbortSignal) => Promise<void>): void {
+    this.cancel();
+    const task = (this.task = new AbortController());
+    job(task.signal).catch((e: unknown) => {
+      this.log.error({ err: e }, 'sign-in task failed unexpectedly; starting over');
+      if (!task.signal.aborted) this.d.clock.setTimeout(() => !task.signal.aborted && this.run((s) => this.signIn(s)), this.d.timings.errorRetryMs);
+    });
+  }
+
+  private async signIn(signal: AbortSignal): Promise<void> {
+    const backoff = this.backoff();
+    for (;;) {
+      const result = await this.d.auth.deviceCode((code) => this.showCode(code, signal), signal);
+      if (signal.aborted || result.kind === 'cancelled') return;
+      switch (result.kind) {
+        case 'ok':
+          return this.signedIn(result.tokens, 'sign_in_succeeded');
+        case 'expired':
+          this.d.machine.record('code_expired');
+          backoff.reset();
+          continue;
+        case 'declined':
+          this.d.machine.record('sign_in_failed', { reason: 'declined' });
+          await this.wait('awaiting_sign_in', { detail: 'Sign-in was declined; a new code follows' }, this.d.timings.declinePauseMs, signal);
+          continue;
+        case 'network':
+          this.d.machine.record('sign_in_failed', { reason: result.code });
+          await this.wait('offline', { detail: 'Waiting for network' }, backoff.next(result.retryAfterMs), signal);
+          continue;
+        case 'interaction_required':
+        case 'fatal': {
+          const error = result.kind === 'fatal' ? result.fault : { code: result.code, message: 'the provider refused the device code' };
+          this.d.machine.record('sign_in_failed', { reason: error.code });
+          await this.wait('error', { error }, this.d.timings.errorRetryMs, signal);
+          continue;
+        }
+      }
+    }
+  }
+
+  private async pursue(kind: Pursuit, signal: AbortSignal, first?: (kind: Attempt['kind']) => void): Promise<void> {
+    const backoff = this.backoff();
+    for (;;) {
+      const result = await this.d.auth.silent(kind === 'refresh');
+      first?.(result.kind);
+      first = undefined;
+      if (signal.aborted || result.kind === 'cancelled') return;
+      switch (result.kind) {
+        case 'ok':
+          return this.signedIn(result.tokens, kind === 'refresh' ? 'refresh_succeeded' : 'sign_in_succeeded');
+        case 'interaction_required':
+        case 'expired':
+        case 'declined':
+          if (kind === 'refresh') this.d.machine.record('refresh_failed', { reason: result.kind === 'interaction_required' ? result.code : result.kind });
+          this.log.info({ reason: result.kind }, 'cached sign-in is no longer valid; asking for a device code');
+          await this.d.auth.signOut();
+          this.d.machine.setClaims(undefined);
+          if (!signal.aborted) this.run((s) => this.signIn(s));
+          return;
+        case 'network': {
+          if (kind === 'refresh') this.d.machine.record('refresh_failed', { reason: result.code });
+          const delay = backoff.next(result.retryAfterMs);
+          const snap = this.d.machine.snapshot;
+          // SPEC §1: while the access token is valid the kiosk stays signed in and retries quietly.
+          if (snap.state === 'signed_in' && (snap.tokenExpiresAt ?? 0) > this.d.clock.now() + delay) {
+            this.d.machine.amend({ retryAt: this.d.clock.now() + delay, detail: 'Refresh failed; retrying' });
+            await sleep(delay, signal);
+          } else {
+            await this.wait('offline', { detail: 'Waiting for network', account: snap.account }, delay, signal);
+          }
+          continue;
+        }
+        case 'fatal':
+          if (kind === 'refresh') this.d.machine.record('refresh_failed', { reason: result.fault.code });
+          await this.wait('error', { error: result.fault }, this.d.timings.errorRetryMs, signal);
+          continue;
+      }
+    }
+  }
+
+  private showCode(code: DeviceCode, signal: AbortSignal): void {
+    if (signal.aborted) return;
+    this.d.machine.go('awaiting_sign_in', {
+      userCode: code.userCode,
+      verificationUri: code.verificationUri,
+      verificationUriComplete: code.verificationUriComplete,
+      expiresAt: code.expiresAt,
+    });
+    this.d.machine.record('code_issued', { user_code: code.userCode, expires_at: code.expiresAt });
+  }
+
+  private signedIn(tokens: Tokens, event: 'sign_in_succeeded' | 'refresh_succeeded'): void {
+    this.d.machine.setClaims(tokens.claims);
+    const nextRefreshAt = this.d.schedule.plan(tokens.expiresAt);
+    this.d.machine.go('signed_in', { account: tokens.account, tokenExpiresAt: tokens.expiresAt, nextRefreshAt });
+    this.d.machine.record(event, { username: tokens.account.username });
+  }
+
+  /** Shows a waiting state with its retry time, then sleeps until then (or until cancelled). */
+  private async wait(state: 'offline' | 'error' | 'awaiting_sign_in', detail: SnapshotDetail, ms: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    this.d.machine.go(state, { ...detail, retryAt: this.d.clock.now() + ms });
+    await sleep(ms, signal);
+  }
+
+  private backoff(): Backoff {
+    return new Backoff({ initialMs: this.d.timings.retryInitialMs, maxMs: this.d.timings.retryMaxMs });
+  }
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+import { Agent } from './agent.js';
+import { parseInvocation, USAGE, version } from './cli.js';
+import { describeConfig, loadConfig } from './config.js';
+import type { LoadedConfig } from './config.js';
+import { ConfigError, messageOf } from './errors.js';
+import { checkHealth } from './health.js';
+import { createLogger } from './log.js';
+import type { Logger } from './log.js';
+
+/** SPEC §5: a stop request ends the process within 5 s, whatever hangs. */
+const STOP_DEADLINE_MS = 4_500;
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`kiosk-agent: ${message}\n`);
+  process.exit(code);
+}
+
+function configure(configFile: string | undefined): LoadedConfig {
+  try {
+    return loadConfig({ file: configFile });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    for (const problem of e.problems) process.stderr.write(`kiosk-agent: invalid configuration: ${problem}\n`);
+    process.exit(e.exitCode);
+  }
+}
+
+async function run(loaded: LoadedConfig): Promise<void> {
+  const log = createLogger(loaded.config.logLevel);
+  for (const warning of loaded.warnings) log.warn(warning);
+  process.on('uncaughtException', (e) => crash(log, e));
+  process.on('unhandledRejection', (e) => crash(log, e));
+
+  const agent = new Agent({ config: loaded.config, log });
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    setTimeout(() => {
+      log.error('graceful stop took too long; exiting');
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
+    agent.stop().then(
+      () => process.exit(0),
+      (e: unknown) => crash(log, e),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  log.info({ version: version(), device_id: loaded.config.deviceId }, 'kiosk-agent starting');
+  await agent.start();
+}
+
+function crash(log: Logger, e: unknown): never {
+  log.fatal({ err: e }, 'unexpected failure');
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  let invocation;
+  try {
+    invocation = parseInvocation(process.argv.slice(2));
+  } catch (e) {
+    fail(`${messageOf(e)}\n${USAGE}`, 78);
+  }
+  switch (invocation.command) {
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return;
+    case 'config': {
+      const loaded = configure(invocation.configFile);
+      for (const warning of loaded.warnings) process.stderr.write(`kiosk-agent: warning: ${warning}\n`);
+      process.stdout.write(`${JSON.stringify(describeConfig(loaded.values), null, 2)}\n`);
+      return;
+    }
+    case 'health': {
+      const problems = await checkHealth(configure(invocation.configFile).config.stateDir);
+      if (problems.length === 0) return void process.stdout.write('healthy\n');
+      fail(`unhealthy: ${problems.join('; ')}`, 1);
+      break;
+    }
+    case 'run':
+      return run(configure(invocation.configFile));
+  }
+}
+
+main().catch((e: unknown) => fail(`unexpected failure: ${messageOf(e)}`, 1));

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { describeConfig, loadConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+
+const base = { KIOSK_CLIENT_ID: 'abc', KIOSK_AUTHORITY: 'https://contoso.ciamlogin.com' };
+
+function problemsOf(env: Record<string, string>, file?: string): string[] {
+  try {
+    loadConfig({ env, file });
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    assert.equal(e.exitCode, 78);
+    return [...e.problems];
+  }
+  return [];
+}
+
+test('defaults follow SPEC §3 and the result is frozen', () => {
+  const { config } = loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1' } });
+  assert.equal(config.authority, 'https://contoso.ciamlogin.com/');
+  assert.deepEqual(config.knownAuthorities, ['https://contoso.ciamlogin.com']);
+  assert.deepEqual(config.scopes, ['openid', 'profile', 'offline_access']);
+  assert.equal(config.mqtt.url, 'mqtt://localhost:1883');
+  assert.equal(config.mqtt.prefix, 'kiosk');
+  assert.equal(config.refreshCron, '*/15 * * * *');
+  assert.deepEqual(config.displays, ['terminal']);
+  assert.equal(config.cachePath, '/data/token-cache.json');
+  assert.equal(config.stateDir, '/data');
+  assert.deepEqual(config.claims, ['name', 'preferred_username', 'email', 'oid', 'tid']);
+  assert.equal(config.web.port, 8080);
+  assert.ok(Object.isFrozen(config) && Object.isFrozen(config.mqtt) && Object.isFrozen(config.scopes));
+});
+
+test('NAME_FILE reads secrets; a JSON file supplies settings; environment wins over the file', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kiosk-config-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'password'), 's3cret\n');
+  await writeFile(join(dir, 'kiosk.json'), JSON.stringify({ ...base, KIOSK_DISPLAY: ['terminal', 'web'], KIOSK_WEB_PORT: 9000, KIOSK_DEVICE_ID: 'from-file' }));
+  const { config } = loadConfig({ env: { KIOSK_MQTT_PASSWORD_FILE: join(dir, 'password'), KIOSK_DEVICE_ID: 'from-env' }, file: join(dir, 'kiosk.json') });
+  assert.equal(config.mqtt.password, 's3cret');
+  assert.deepEqual(config.displays, ['terminal', 'web']);
+  assert.equal(config.web.port, 9000);
+  assert.equal(config.deviceId, 'from-env');
+});
+
+test('every invalid value is reported together, each naming its setting', () => {
+  const problems = problemsOf({
+    KIOSK_AUTHORITY: 'ftp://x',
+    KIOSK_REFRESH_CRON: '61 * * * *',
+    KIOSK_DISPLAY: 'tv',
+    KIOSK_DEVICE_ID: 'a b',
+    KIOSK_FRAMEBUFFER_GEOMETRY: '800x480',
+    KIOSK_HA_DISCOVERY: 'maybe',
+    KIOSK_LOG_LEVEL: 'loud',
+    KIOSK_CACHE_KEY: 'short',
+    KIOSK_MQTT_PREFIX: 'kiosk/#',
+    KIOSK_EXTRA_QUERY_PARAMETERS: 'dc',
+    KIOSK_KNOWN_AUTHORITIES: 'http://insecure',
+  });
+  for (const name of [
+    'KIOSK_CLIENT_ID', 'KIOSK_AUTHORITY', 'KIOSK_REFRESH_CRON', 'KIOSK_DISPLAY', 'KIOSK_DEVICE_ID', 'KIOSK_FRAMEBUFFER_GEOMETRY',
+    'KIOSK_HA_DISCOVERY', 'KIOSK_LOG_LEVEL', 'KIOSK_CACHE_KEY', 'KIOSK_MQTT_PREFIX', 'KIOSK_EXTRA_QUERY_PARAMETERS', 'KIOSK_KNOWN_AUTHORITIES',
+  ]) {
+    assert.ok(problems.some((p) => p.startsWith(`${name}: `)), `${name} is named in ${JSON.stringify(problems)}`);
+  }
+  for (const p of problems) assert.ok(!p.includes('\n'), 'one line each');
+});
+
+test('unknown keys in the JSON file fail; unknown KIOSK_ variables are warned about', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kiosk-config-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'bad.json'), JSON.stringify({ ...base, KIOSK_CLIENTID: 'typo' }));
+  assert.match(problemsOf({}, join(dir, 'bad.json')).join('\n'), /^KIOSK_CLIENTID: unknown key/m);
+  assert.match(problemsOf({}, join(dir, 'missing.json')).join('\n'), /^--config: cannot use/m);
+  const { warnings } = loadConfig({ env: { ...base, KIOSK_CLIENTID: 'typo' } });
+  assert.deepEqual(warnings, ['KIOSK_CLIENTID is not a kiosk-agent setting (a typo?); it is ignored']);
+});
+
+test('both NAME and NAME_FILE, or an unreadable NAME_FILE, are errors', () => {
+  assert.match(problemsOf({ ...base, KIOSK_MQTT_PASSWORD: 'a', KIOSK_MQTT_PASSWORD_FILE: '/x' }).join(), /KIOSK_MQTT_PASSWORD: both/);
+  assert.match(problemsOf({ KIOSK_AUTHORITY: base.KIOSK_AUTHORITY, KIOSK_CLIENT_ID_FILE: '/nonexistent/id' }).join(), /KIOSK_CLIENT_ID_FILE: cannot read \/nonexistent\/id/);
+});
+
+test('describeConfig masks secrets', () => {
+  const { values } = loadConfig({ env: { ...base, KIOSK_MQTT_PASSWORD: 'pw', KIOSK_CACHE_KEY: 'k'.repeat(20) } });
+  const shown = describeConfig(values);
+  assert.equal(shown.KIOSK_MQTT_PASSWORD, '********');
+  assert.equal(shown.KIOSK_CACHE_KEY, '********');
+  assert.equal(shown.KIOSK_CLIENT_ID, 'abc');
+});

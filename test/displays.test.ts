@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Clock } from '../src/clock.js';
+import { loadConfig } from '../src/config.js';
+import type { DisplayName } from '../src/config.js';
+import { DISPLAY_FACTORIES, startDisplays } from '../src/displays/index.js';
+import type { Display, DisplayDeps, DisplayFactories, View } from '../src/displays/index.js';
+import { terminalDisplay } from '../src/displays/terminal.js';
+import { createLogger } from '../src/log.js';
+import { Machine } from '../src/state.js';
+import { decodeTerminalQr } from './helpers/qr-decode.js';
+
+const URI = 'https://microsoft.com/devicelogin';
+
+/** Time that moves only when told to; timers fire in order as it does. */
+class FakeClock implements Clock {
+  t = Date.parse('2025-01-01T14:30:00.250Z');
+  readonly timers = new Map<object, { at: number; fn: () => void }>();
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): NodeJS.Timeout {
+    const handle = { unref: () => handle, ref: () => handle, hasRef: () => false };
+    this.timers.set(handle, { at: this.t + Math.max(0, ms), fn });
+    return handle as unknown as NodeJS.Timeout;
+  }
+  clearTimeout(t: NodeJS.Timeout | undefined): void {
+    if (t !== undefined) this.timers.delete(t);
+  }
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const due = [...this.timers].filter(([, x]) => x.at <= end).sort(([, a], [, b]) => a.at - b.at)[0];
+      if (due === undefined) break;
+      this.timers.delete(due[0]);
+      this.t = due[1].at;
+      due[1].fn();
+    }
+    this.t = end;
+  }
+}
+
+type LogLine = { level: string; msg: string; display?: string; code?: string; retryInMs?: number };
+
+function setup(env: Record<string, string>, stdout?: NodeJS.WritableStream) {
+  const logs: LogLine[] = [];
+  const clock = new FakeClock();
+  const config = loadConfig({
+    env: { KIOSK_CLIENT_ID: 'kiosk-test', KIOSK_AUTHORITY: 'https://login.example.test/tenant/', KIOSK_DEVICE_ID: 'lobby-1', ...env },
+  }).config;
+  const log = createLogger('debug', { write: (s: string) => void logs.push(JSON.parse(s) as LogLine) });
+  const deps: DisplayDeps = { config, log, clock, stdout };
+  return { logs, clock, deps, machine: new Machine(clock) };
+}
+
+/** A display that records what it is asked to show; `failRenders` makes its first renders throw. */
+function recorder(name: DisplayName, options: { failRenders?: number } = {}) {
+  const views: View[] = [];
+  let starts = 0;
+  let failRenders = options.failRenders ?? 0;
+  const factory = (): Display => ({
+    name,
+    start: async () => void (starts += 1),
+    render: (view: View) => {
+      if (failRenders > 0) {
+        failRenders -= 1;
+        throw Object.assign(new Error('render broke'), { code: 'EBROKEN' });
+      }
+      views.push(view);
+    },
+    stop: async () => undefined,
+  });
+  return { factory, views, starts: () => starts };
+}
+
+async function waitFor(what: string, cond: () => boolean, ms = 2_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+const code = { userCode: 'ABCD-EFGH', verificationUri: URI };
+
+test('a missing terminal device is logged and retried with backoff; another display keeps rendering', async () => {
+  const { logs, clock, deps, machine } = setup({ KIOSK_DISPLAY: 'terminal,web', KIOSK_TERMINAL: '/nonexistent/dir/tty' });
+  const web = recorder('web');
+  const factories: DisplayFactories = { ...DISPLAY_FACTORIES, web: web.factory };
+  const running = startDisplays(machine, deps, factories);
+  const failures = () => logs.filter((l) => l.level === 'warn' && l.display === 'terminal');
+
+  await waitFor('first failure', () => failures().length === 1);
+  assert.equal(failures()[0]!.code, 'ENOENT');
+  assert.equal(failures()[0]!.retryInMs, 1_000);
+  machine.go('awaiting_sign_in', { ...code, expiresAt: clock.now() + 300_000 });
+  for (let n = 2; n <= 7; n += 1) {
+    clock.advance(30_000);
+    await waitFor(`failure ${n}`, () => failures().length === n);
+  }
+  assert.deepEqual(failures().map((l) => l.retryInMs), [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000], 'capped backoff');
+
+  assert.equal(web.views[0]?.state, 'starting');
+  assert.ok(web.views.some((v) => v.state === 'awaiting_sign_in' && v.userCode === 'ABCD-EFGH'));
+  assert.ok(web.views.length > 3, 'the countdown kept the web display rendering');
+  await running.stop();
+});
+
+test('a display without an implementation is skipped with a log line', async () => {
+  const { logs, deps, machine } = setup({ KIOSK_DISPLAY: 'framebuffer,web' });
+  const running = startDisplays(machine, deps);
+  const skipped = logs.filter((l) => /not available in this build/.test(l.msg)).map((l) => l.display);
+  assert.deepEqual(skipped, ['framebuffer', 'web']);
+  await running.stop();
+});
+
+test('listeners cannot break the machine: a throwing display is retried, the others and machine.go carry on', async () => {
+  const { logs, clock, deps, machine } = setup({ KIOSK_DISPLAY: 'terminal,web' });
+  const broken = recorder('terminal', { failRenders: 2 });
+  const web = recorder('web');
+  let listenerErrors = 0;
+  machine.on('listenerError', () => (listenerErrors += 1));
+  const running = startDisplays(machine, deps, { terminal: broken.factory, framebuffer: undefined, web: web.factory });
+  await waitFor('both started', () => broken.starts() === 1 && web.views.length === 1);
+
+  machine.go('awaiting_sign_in', { ...code, expiresAt: clock.now() + 300_000 });
+  machine.setClaims({ name: 'Ada' });
+  assert.equal(machine.go('signed_in', { account: { username: 'ada@example.com' } }).state, 'signed_in');
+  assert.equal(machine.snapshot.state, 'signed_in');
+  assert.equal(listenerErrors, 0);
+  const failures = () => logs.filter((l) => l.level === 'warn' && l.code === 'EBROKEN').length;
+  await waitFor('failure logged', () => failures() === 1);
+  await waitFor('web display up to date', () => web.views.at(-1)?.headline === 'Signed in as Ada');
+
+  clock.advance(1_000);
+  await waitFor('second failure', () => broken.starts() === 2 && failures() === 2);
+  clock.advance(2_000);
+  await waitFor('recovered', () => broken.views.length > 0);
+  assert.equal(broken.starts(), 3, 'a fresh display per attempt, backoff 1 s then 2 s');
+  assert.equal(broken.views.at(-1)?.headline, 'Signed in as Ada', 'the newest view is drawn after recovery');
+  await running.stop();
+});
+
+test('one shared ticker re-renders once a second while a code counts down, and stops after', async () => {
+  const { clock, deps, machine } = setup({ KIOSK_DISPLAY: 'terminal,web' });
+  const a = recorder('terminal');
+  const b = recorder('web');
+  const running = startDisplays(machine, deps, { terminal: a.factory, framebuffer: undefined, web: b.factory });
+  await waitFor('started', () => a.views.length === 1 && b.views.length === 1);
+  assert.equal(clock.timers.size, 0, 'nothing to count down while starting');
+
+  machine.go('awaiting_sign_in', { ...code, expiresAt: clock.now() + 4_500 });
+  await waitFor('code shown', () => a.views.length === 2);
+  assert.equal(clock.timers.size, 1);
+  for (let n = 3; n <= 5; n += 1) {
+    clock.advance(1_000);
+    await waitFor(`tick ${n}`, () => a.views.length === n && b.views.length === n);
+  }
+  assert.deepEqual(a.views.slice(1).map((v) => v.secondsLeft), [5, 4, 3, 2]);
+  assert.equal(clock.timers.size, 1, 'still one timer');
+
+  clock.advance(2_000);
+  await waitFor('expired', () => a.views.at(-1)?.secondsLeft === 0);
+  assert.equal(a.views.at(-1)?.userCode, undefined, 'no dead code on screen');
+  assert.equal(clock.timers.size, 0, 'ticker stops with the countdown');
+  machine.go('awaiting_sign_in', { ...code, expiresAt: clock.now() + 60_000 });
+  machine.go('signed_in', {});
+  assert.equal(clock.timers.size, 0, 'no ticker while signed in');
+  await waitFor('signed in drawn', () => a.views.at(-1)?.state === 'signed_in');
+  const drawn = a.views.length;
+  clock.advance(10_000);
+  await sleep(20);
+  assert.equal(a.views.length, drawn);
+  await running.stop();
+  machine.go('offline', {});
+  await sleep(20);
+  assert.equal(a.views.length, drawn, 'stopped displays no longer follow the machine');
+});
+
+test('end to end on a TTY: the machine state reaches the screen and the QR scans', async () => {
+  const chunks: string[] = [];
+  const out = Object.assign(
+    new Writable({ write: (chunk: Buffer, _e, cb) => void (chunks.push(chunk.toString()), cb()) }),
+    { isTTY: true, columns: 80, rows: 24 },
+  );
+  const { clock, deps, machine } = setup({ KIOSK_DISPLAY: 'terminal' }, out);
+  const running = startDisplays(machine, deps, { terminal: terminalDisplay, framebuffer: undefined, web: undefined });
+  machine.go('awaiting_sign_in', { ...code, expiresAt: clock.now() + 300_000 });
+  await waitFor('frame', () => chunks.some((c) => c.includes('ABCD-EFGH')));
+  assert.equal(decodeTerminalQr(chunks.join('')), URI);
+  machine.go('stopped');
+  await running.stop();
+  const text = chunks.join('');
+  assert.match(text, /Stopped/);
+  assert.ok(text.endsWith('\x1b[0m\x1b[?25h\r\n'), 'cursor shown again on stop');
+});
