@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { spawnAgent, removeDir } from './agent.js';
+import type { AgentProcess } from './agent.js';
+import { startTestIdp } from './idp.js';
+import type { TestIdp } from './idp.js';
+
+export const CLIENT_ID = 'kiosk-test-client';
+
+export interface Kiosk {
+  idp: TestIdp;
+  agent: AgentProcess;
+  /** Starts the agent again on the same cache directory (a reboot). */
+  reboot(env?: Record<string, string>): Promise<AgentProcess>;
+}
+
+export interface KioskOptions {
+  idp?: Parameters<typeof startTestIdp>[0];
+  env?: Record<string, string>;
+  /** The authority the agent is given, when not the provider's own (e.g. a tenant-name alias). */
+  authority?: (idp: TestIdp) => string;
+  /** Set up faults before the agent boots. */
+  before?: (idp: TestIdp) => Promise<unknown>;
+}
+
+/** A local identity provider over HTTPS and the real agent process trusting its CA; both cleaned up after the test, leaks checked. */
+export async function startKiosk(t: TestContext, o: KioskOptions = {}): Promise<Kiosk> {
+  const idp = await startTestIdp({ deviceCodeInterval: 1, ...o.idp });
+  await o.before?.(idp);
+  const agents: AgentProcess[] = [];
+  const env = (extra: Record<string, string> = {}): Record<string, string> => ({
+    NODE_EXTRA_CA_CERTS: idp.caFile,
+    KIOSK_CLIENT_ID: CLIENT_ID,
+    KIOSK_AUTHORITY: o.authority?.(idp) ?? idp.authority,
+    KIOSK_HTTP_TIMEOUT: '2',
+    ...o.env,
+    ...extra,
+  });
+  const first = await spawnAgent({ env: env() });
+  agents.push(first);
+  t.after(async () => {
+    for (const a of agents) await a.stop('SIGKILL');
+    try {
+      await assertNoLeaks(agents, idp);
+    } finally {
+      await idp.close();
+      await removeDir(first.dir);
+    }
+  });
+  return {
+    idp,
+    agent: first,
+    async reboot(extra) {
+      const next = await spawnAgent({ env: env(extra), dir: first.dir });
+      agents.push(next);
+      return next;
+    },
+  };
+}
+
+/** Approves the first pending code and returns it. */
+export async function approveNext(idp: TestIdp, user?: string): Promise<string> {
+  const [code] = await idp.waitForPending();
+  assert.ok(code, 'a pending device code');
+  await idp.approve(code.user_code, user);
+  return code.user_code;
+}
+
+/**
+ * SPEC: tokens never appear in what the agent emits. Every token and device code the provider
+ * issued is looked for in stdout, stderr and the agent's non-cache files.
+ */
+export async function assertNoLeaks(agents: AgentProcess[], idp: TestIdp): Promise<number> {
+  const secrets = (await idp.issued()).filter((s) => s.length >= 16);
+  let scanned = 0;
+  const texts: Array<[string, string]> = [];
+  for (const a of agents) {
+    texts.push([`stdout of pid ${a.child.pid}`, a.stdout()], [`stderr of pid ${a.child.pid}`, a.stderr()]);
+  }
+  const dir = agents[0]?.dir;
+  if (dir) {
+    for (const name of await readdir(dir)) {
+      if (name.startsWith('token-cache.json')) continue; // the cache is where tokens belong
+      texts.push([name, await readFile(join(dir, name), 'utf8').catch(() => '')]);
+    }
+  }
+  for (const [where, text] of texts) {
+    scanned += text.length;
+    for (const secret of secrets) assert.ok(!text.includes(secret), `a token issued by the provider appears in ${where}`);
+  }
+  return scanned;
+}

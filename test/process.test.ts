@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { approveNext, startKiosk } from './helpers/kiosk.js';
+import { eventually } from './helpers/wait.js';
+
+const run = promisify(execFile);
+const ROOT = new URL('..', import.meta.url).pathname;
+
+/** Runs a kiosk-agent subcommand to completion; resolves with its exit code and output. */
+async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+test('SIGTERM while polling: stopped, cache flushed, exit 0 within 5 s', async (t) => {
+  const { agent } = await startKiosk(t);
+  await agent.waitForState('awaiting_sign_in');
+  const started = Date.now();
+  const code = await agent.stop('SIGTERM');
+  const took = Date.now() - started;
+  assert.equal(code, 0);
+  assert.ok(took < 5_000, `exit took ${took} ms`);
+  assert.equal(agent.states().at(-1), 'stopped');
+});
+
+test('health: 0 while the agent runs, non-zero once it has stopped', async (t) => {
+  const { idp, agent } = await startKiosk(t);
+  await agent.waitForState('awaiting_sign_in');
+  const env = { KIOSK_CLIENT_ID: 'x', KIOSK_AUTHORITY: idp.authority, KIOSK_CACHE_PATH: join(agent.dir, 'token-cache.json') };
+  const healthy = await cli(['health'], env);
+  assert.equal(healthy.code, 0, healthy.stderr);
+  await agent.stop('SIGTERM');
+  const stopped = await cli(['health'], env);
+  assert.equal(stopped.code, 1);
+  assert.match(stopped.stderr, /stopped|not running/);
+});
+
+test('a corrupt cache is moved aside and replaced by a fresh sign-in', async (t) => {
+  const kiosk = await startKiosk(t);
+  await kiosk.agent.waitForState('awaiting_sign_in');
+  await approveNext(kiosk.idp);
+  await kiosk.agent.waitForState('signed_in');
+  await kiosk.agent.stop('SIGTERM');
+  await writeFile(join(kiosk.agent.dir, 'token-cache.json'), '{"Account": {"trunc');
+  const again = await kiosk.reboot();
+  await again.waitForState('awaiting_sign_in');
+  assert.ok((await readdir(again.dir)).some((f) => f.startsWith('token-cache.json.corrupt-')), 'the damaged cache was kept aside');
+  await approveNext(kiosk.idp);
+  await again.waitForState('signed_in');
+});
+
+test('boot without the provider: a valid cached token signs in from the cache alone', async (t) => {
+  const kiosk = await startKiosk(t);
+  await kiosk.agent.waitForState('awaiting_sign_in');
+  await approveNext(kiosk.idp);
+  await kiosk.agent.waitForState('signed_in');
+  await kiosk.agent.stop('SIGTERM');
+  await kiosk.idp.stop();
+  const again = await kiosk.reboot();
+  await again.waitForState('signed_in');
+  assert.deepEqual(again.states(), ['restoring', 'signed_in']);
+  await eventually(() => again.stdout().includes('Alice Example'), 5_000, 'verified claims from the saved keys');
+});
+
+test('with KIOSK_CACHE_KEY the cache on disk holds no token in clear', async (t) => {
+  const { idp, agent } = await startKiosk(t, { env: { KIOSK_CACHE_KEY: 'correct horse battery staple 42' } });
+  await agent.waitForState('awaiting_sign_in');
+  await approveNext(idp);
+  await agent.waitForState('signed_in');
+  await agent.stop('SIGTERM');
+  const onDisk = await readFile(join(agent.dir, 'token-cache.json'), 'utf8');
+  const secrets = (await idp.issued()).filter((s) => s.length >= 16);
+  assert.ok(secrets.length >= 3);
+  for (const s of secrets) assert.ok(!onDisk.includes(s), 'a token is readable in the encrypted cache');
+});
+
+test('invalid configuration: exit 78 with one line naming each setting and its fix', async () => {
+  const base = { KIOSK_CLIENT_ID: 'abc', KIOSK_AUTHORITY: 'https://contoso.ciamlogin.com/' };
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ KIOSK_AUTHORITY: 'not a url' }, 'KIOSK_AUTHORITY'],
+    [{ KIOSK_AUTHORITY: 'http://contoso.ciamlogin.com/' }, 'KIOSK_AUTHORITY'],
+    [{ KIOSK_REFRESH_CRON: 'every day' }, 'KIOSK_REFRESH_CRON'],
+    [{ KIOSK_DISPLAY: 'terminal,hologram' }, 'KIOSK_DISPLAY'],
+    [{ KIOSK_DEVICE_ID: 'kiosk/1' }, 'KIOSK_DEVICE_ID'],
+    [{ KIOSK_MQTT_PASSWORD_FILE: '/nonexistent/secret' }, 'KIOSK_MQTT_PASSWORD_FILE'],
+    [{ KIOSK_WEB_PORT: '99999' }, 'KIOSK_WEB_PORT'],
+    [{ KIOSK_MQTT_URL: 'http://broker' }, 'KIOSK_MQTT_URL'],
+  ];
+  for (const [env, setting] of cases) {
+    const { code, stderr, stdout } = await cli(['config'], { ...base, ...env });
+    assert.equal(code, 78, `${setting}: ${stderr}`);
+    const lines = stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `one line for ${setting}: ${stderr}`);
+    assert.match(lines[0]!, new RegExp(`${setting}: .+`));
+    assert.equal(stdout, '');
+  }
+  const missing = await cli(['run'], {});
+  assert.equal(missing.code, 78);
+  assert.match(missing.stderr, /KIOSK_CLIENT_ID: is required/);
+  assert.match(missing.stderr, /KIOSK_AUTHORITY: is required/);
+});
+
+test('config prints the effective values with secrets masked', async () => {
+  const secret = 'hunter2-very-secret-password';
+  const { code, stdout, stderr } = await cli(['config'], {
+    KIOSK_CLIENT_ID: 'abc',
+    KIOSK_AUTHORITY: 'https://contoso.ciamlogin.com',
+    KIOSK_MQTT_PASSWORD: secret,
+    KIOSK_CACHE_KEY: `${secret}-key`,
+    KIOSK_DISPLAYS: 'web',
+  });
+  assert.equal(code, 0, stderr);
+  const printed = JSON.parse(stdout) as Record<string, string | null>;
+  assert.equal(printed.KIOSK_AUTHORITY, 'https://contoso.ciamlogin.com');
+  assert.equal(printed.KIOSK_MQTT_PASSWORD, '********');
+  assert.equal(printed.KIOSK_CACHE_KEY, '********');
+  assert.ok(!stdout.includes(secret) && !stderr.includes(secret));
+  assert.match(stderr, /KIOSK_DISPLAYS is not a kiosk-agent setting/);
+});

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { approveNext, startKiosk } from './helpers/kiosk.js';
+import type { TestIdp } from './helpers/idp.js';
+
+const refreshes = async (idp: TestIdp, since = 0) =>
+  (await idp.requests()).filter((r) => r.endpoint === 'token' && r.grant_type === 'refresh_token' && r.at >= since);
+
+const countEvents = (logs: Array<{ event?: string }>, event: string) => logs.filter((l) => l.event === event).length;
+
+test('refresh runs on the cron schedule', async (t) => {
+  const { idp, agent } = await startKiosk(t, { env: { KIOSK_REFRESH_CRON: '*/2 * * * * *' } });
+  await agent.waitForState('awaiting_sign_in');
+  await approveNext(idp);
+  await agent.waitForState('signed_in');
+  await agent.waitForLog(() => countEvents(agent.logs(), 'refresh_succeeded') >= 2, 15_000, 'two scheduled refreshes');
+  assert.ok((await refreshes(idp)).length >= 2, 'the provider saw refresh-token grants');
+  assert.deepEqual([...new Set(agent.states())], ['awaiting_sign_in', 'signed_in']);
+});
+
+test('refresh runs ahead of access-token expiry even when the schedule is far away', async (t) => {
+  const { idp, agent } = await startKiosk(t, {
+    env: { KIOSK_REFRESH_CRON: '0 0 1 1 *' },
+    before: (p) => p.faults({ access_token_expires_in: 10 }),
+  });
+  await agent.waitForState('awaiting_sign_in');
+  await approveNext(idp);
+  const signedIn = await agent.waitForState('signed_in');
+  const refreshed = await agent.waitForLog((l) => l.event === 'refresh_succeeded', 20_000, 'a refresh before expiry');
+  const [grant] = await refreshes(idp);
+  assert.ok(grant, 'a refresh-token grant reached the provider');
+  const tokenLifetimeMs = 10_000;
+  assert.ok(Number(refreshed.at) - Date.parse(String(signedIn.time)) < tokenLifetimeMs, 'refreshed before the token expired');
+});
+
+test('a refresh already running is never started twice', async (t) => {
+  const { idp, agent } = await startKiosk(t, { env: { KIOSK_REFRESH_CRON: '* * * * * *' } });
+  await agent.waitForState('awaiting_sign_in');
+  await approveNext(idp);
+  await agent.waitForState('signed_in');
+  await idp.faults({ delay_ms: 1_500 }); // under KIOSK_HTTP_TIMEOUT (2 s)
+  const slowFrom = Date.now();
+  await agent.waitForLog(() => countEvents(agent.logs(), 'refresh_succeeded') >= 3, 20_000, 'three slow refreshes');
+  await idp.faults({ delay_ms: 0 });
+  const grants = await refreshes(idp, slowFrom);
+  for (let i = 1; i < grants.length; i++) {
+    const gap = grants[i]!.at - grants[i - 1]!.at;
+    assert.ok(gap >= 1_450, `refresh #${i + 1} started ${gap} ms after the previous one, which was still waiting for its answer`);
+  }
+});
+
+test('a revoked refresh token leads to a new device code', async (t) => {
+  const { idp, agent } = await startKiosk(t, { env: { KIOSK_REFRESH_CRON: '*/2 * * * * *' } });
+  await agent.waitForState('awaiting_sign_in');
+  await approveNext(idp);
+  await agent.waitForState('signed_in');
+  await idp.faults({ revoke_refresh_tokens: true });
+  await agent.waitForState('awaiting_sign_in', 15_000, 1);
+  const failed = agent.logs().find((l) => l.event === 'refresh_failed');
+  assert.equal(failed?.reason, 'invalid_grant');
+  await approveNext(idp);
+  await agent.waitForState('signed_in', 15_000, 1);
+});
+
+test('a provider failure while signed in keeps signed_in and retries', async (t) => {
+  const { idp, agent } = await startKiosk(t, { env: { KIOSK_REFRESH_CRON: '*/3 * * * * *' } });
+  await agent.waitForState('awaiting_sign_in');
+  await approveNext(idp);
+  await agent.waitForState('signed_in');
+  await idp.faults({ fail_next: 3, fail_status: 503, fail_endpoints: ['token'] });
+  await agent.waitForLog((l) => l.event === 'refresh_failed', 15_000, 'a failed refresh');
+  await agent.waitForLog((l) => l.event === 'refresh_succeeded', 30_000, 'a refresh after the provider recovered');
+  const states = agent.states();
+  assert.deepEqual(states.slice(states.indexOf('signed_in')).filter((s) => s !== 'signed_in'), [], `stayed signed in: ${states.join(' → ')}`);
+});

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { approveNext, startKiosk } from './helpers/kiosk.js';
+import { eventually } from './helpers/wait.js';
+
+test('first boot shows a code; approval through the provider signs the kiosk in with verified claims', async (t) => {
+  const { idp, agent } = await startKiosk(t);
+  await agent.waitForState('awaiting_sign_in');
+  const userCode = await approveNext(idp, 'alice');
+  await agent.waitForState('signed_in');
+  const out = agent.stdout();
+  assert.ok(out.includes(userCode), 'the user code was on screen');
+  assert.ok(out.includes(idp.verificationUri), 'the verification URL was on screen');
+  await eventually(() => agent.stdout().includes('Signed in as Alice Example'), 5_000, 'the signed-in view');
+  assert.ok(agent.logs().some((l) => l.event === 'sign_in_succeeded'));
+  const cache = await stat(join(agent.dir, 'token-cache.json'));
+  assert.equal(cache.mode & 0o777, 0o600, 'the token cache is private');
+});
+
+test('a reboot signs in silently from the cache, without a device-code request', async (t) => {
+  const kiosk = await startKiosk(t);
+  await kiosk.agent.waitForState('awaiting_sign_in');
+  await approveNext(kiosk.idp);
+  await kiosk.agent.waitForState('signed_in');
+  assert.equal(await kiosk.agent.stop('SIGTERM'), 0);
+
+  const rebootedAt = Date.now();
+  const again = await kiosk.reboot();
+  await again.waitForState('signed_in');
+  assert.deepEqual(again.states().slice(0, 2), ['restoring', 'signed_in']);
+  const after = (await kiosk.idp.requests()).filter((r) => r.at >= rebootedAt);
+  assert.equal(after.filter((r) => r.endpoint === 'devicecode').length, 0, 'no device code was requested');
+  assert.ok(!again.states().includes('awaiting_sign_in'));
+});
+
+test('an expired code is replaced at once by a fresh one', async (t) => {
+  const { idp, agent } = await startKiosk(t, { before: (p) => p.faults({ device_code_expires_in: 3 }) });
+  await agent.waitForState('awaiting_sign_in');
+  const [first] = await idp.waitForPending();
+  await agent.waitForState('awaiting_sign_in', 15_000, 1);
+  const [second] = await idp.waitForPending((c) => c.user_code !== first?.user_code);
+  assert.notEqual(second?.user_code, first?.user_code);
+  assert.ok(agent.logs().some((l) => l.event === 'code_expired'));
+  await idp.faults({ device_code_expires_in: 900 });
+  await idp.approve(second!.user_code);
+  await agent.waitForState('signed_in');
+});
+
+test('a declined code shows the decline, then a fresh code', async (t) => {
+  const { idp, agent } = await startKiosk(t);
+  await agent.waitForState('awaiting_sign_in');
+  const [first] = await idp.waitForPending();
+  await idp.decline(first!.user_code);
+  const declined = await agent.waitForLog((l) => l.msg === 'state' && /declined/i.test(String(l.detail)), 10_000, 'the decline on screen');
+  assert.equal(declined.state, 'awaiting_sign_in');
+  const [second] = await idp.waitForPending((c) => c.user_code !== first!.user_code, 15_000);
+  assert.ok(second);
+  assert.ok(agent.logs().some((l) => l.event === 'sign_in_failed' && l.reason === 'declined'));
+  await idp.approve(second.user_code);
+  await agent.waitForState('signed_in');
+});
