@@ -43,6 +43,7 @@ async function main(): Promise<void> {
   say('kiosk-agent demo');
   say(`  identity provider  ${idp.authority}`);
   say(`  MQTT broker        ${broker?.url ?? 'none (install mosquitto to see MQTT)'}`);
+  say(`  control API        ${idp.controlUrl} (GET pending, POST approve, …)`);
   say(`  agent logs         ${logFile}`);
   say();
   say(`Open ${idp.verificationUri} in a browser (accept its local certificate, CA in ${idp.caFile}),`);
