@@ -1,0 +1,280 @@
+import fsp from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { removeStaleTemps, writeAtomic } from '../atomic-file.js';
+import { systemClock } from '../clock.js';
+import type { Clock } from '../clock.js';
+import { isENOENT } from '../errors.js';
+import type { Logger } from '../log.js';
+import { CacheCodec, CacheCorruptError } from './cache-file.js';
+
+/** Larger than any real MSAL cache by far; a bigger file is not ours. */
+const MAX_CACHE_BYTES = 16 * 1024 * 1024;
+const QUARANTINE_KEPT = 3;
+
+/** A failed write or removal of the cache file, as the agent may show it. Carries no content. */
+export interface CacheWriteFailure {
+  /** errno code (ENOSPC, EROFS, EACCES, ENOTDIR…), or the error's name when it has none. */
+  readonly code: string;
+  readonly operation: 'save' | 'clear';
+  readonly path: string;
+  /** ISO-8601 time of the failure. */
+  readonly at: string;
+}
+
+export interface CacheStoreOptions {
+  /** KIOSK_CACHE_PATH. */
+  readonly path: string;
+  /** KIOSK_CACHE_KEY (at least 16 characters): the file is encrypted at rest when set. */
+  readonly key?: string;
+  readonly log: CacheLog;
+  readonly clock?: Clock;
+  /** Called after each failed write or removal; the store retries on the next save. */
+  readonly onWriteError?: (failure: CacheWriteFailure) => void;
+}
+
+/** What the store logs through: a pino `Logger` fits. */
+export type CacheLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+
+type Operation = { readonly kind: 'save'; readonly plaintext: string } | { readonly kind: 'clear' };
+
+const codeOf = (e: unknown): string =>
+  (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' ? (e as NodeJS.ErrnoException).code : undefined) ??
+  (e instanceof Error ? e.name : 'Error');
+
+/** ISO 8601 basic format (no colons: valid on every filesystem, and sorts by time). */
+const fileTime = (ms: number): string => new Date(ms).toISOString().replace(/[-:]/g, '');
+
+/**
+ * The persisted MSAL token cache (SPEC §3): read once, written atomically, encrypted when a key is
+ * given. Nothing here throws into MSAL or the agent: an unusable file is moved aside and reads as "no
+ * cache" (the user signs in again), a failed write is reported and retried with the next save.
+ *
+ * Logs carry paths, reasons and errno codes, never cache content.
+ */
+export class CacheStore {
+  readonly path: string;
+  /** The last write or removal failure, until a later one succeeds. */
+  lastWriteError: CacheWriteFailure | undefined;
+
+  readonly #codec: CacheCodec;
+  readonly #log: CacheLog;
+  readonly #clock: Clock;
+  readonly #onWriteError: ((failure: CacheWriteFailure) => void) | undefined;
+
+  /** In-memory copy of the plaintext once loaded or saved (`current()`). */
+  #memory: { readonly plaintext: string | undefined } | undefined;
+  #loading: Promise<string | undefined> | undefined;
+  /** Bumped by every save or clear: a load that started earlier must not overwrite the memory. */
+  #generation = 0;
+
+  /** The next operation to run (later calls replace it: latest wins), and the drain loop running it. */
+  #next: Operation | undefined;
+  #draining: Promise<void> | undefined;
+  /** The operation that failed last, retried by `flush()` when nothing newer came. */
+  #failed: Operation | undefined;
+  #lastOk = true;
+  #tempsCleared: Promise<void> | undefined;
+
+  constructor(options: CacheStoreOptions) {
+    this.path = options.path;
+    this.#codec = new CacheCodec(options.key);
+    this.#log = options.log;
+    this.#clock = options.clock ?? systemClock;
+    this.#onWriteError = options.onWriteError;
+  }
+
+  /**
+   * Reads the file: the plaintext cache, or undefined when there is none or it is unusable. An
+   * unusable file (unreadable, not a regular file, corrupt, truncated, wrong key, encrypted with no
+   * key) is renamed to `<path>.corrupt-<time>` and logged once. A plain file while a key is set is
+   * re-written encrypted. Never throws.
+   */
+  async load(): Promise<string | undefined> {
+    const generation = this.#generation;
+    const plaintext = await this.#read();
+    if (generation === this.#generation) this.#memory = { plaintext };
+    return plaintext;
+  }
+
+  /** The in-memory plaintext, read from disk only the first time (what MSAL's plugin deserializes). */
+  async current(): Promise<string | undefined> {
+    if (this.#memory !== undefined) return this.#memory.plaintext;
+    this.#loading ??= this.load().finally(() => (this.#loading = undefined));
+    return this.#loading;
+  }
+
+  /**
+   * Stores `plaintext` (MSAL's serialized cache). Writes run one at a time; saves made while one runs
+   * are coalesced (the latest wins). Resolves when this content, or a later one, has been written or
+   * has failed (then `lastWriteError` says why, and `onWriteError` was called). Never rejects.
+   */
+  save(plaintext: string): Promise<void> {
+    this.#generation++;
+    this.#memory = { plaintext };
+    return this.#enqueue({ kind: 'save', plaintext });
+  }
+
+  /**
+   * Removes the cache file (sign-out); same queue and reporting as `save`. MSAL's in-memory cache is
+   * not touched: see `createCachePlugin` for signing out.
+   */
+  clear(): Promise<void> {
+    this.#generation++;
+    this.#memory = { plaintext: undefined };
+    return this.#enqueue({ kind: 'clear' });
+  }
+
+  /**
+   * Waits for queued writes (shutdown). When the last write failed and nothing newer was saved, it is
+   * tried once more (`lastWriteError` then tells whether the file is current). Never rejects.
+   */
+  async flush(): Promise<void> {
+    while (this.#draining !== undefined) await this.#draining;
+    if (this.#failed !== undefined) await this.#enqueue(this.#failed);
+  }
+
+  #enqueue(op: Operation): Promise<void> {
+    this.#next = op;
+    this.#draining ??= this.#drain();
+    return this.#draining;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#next !== undefined) {
+        const op = this.#next;
+        this.#next = undefined;
+        await this.#run(op);
+      }
+    } finally {
+      // Synchronous with the loop's last check: an enqueue after this starts a new drain.
+      this.#draining = undefined;
+    }
+  }
+
+  async #run(op: Operation): Promise<void> {
+    try {
+      if (op.kind === 'save') {
+        const bytes = await this.#codec.encode(op.plaintext);
+        await this.#clearTemps();
+        try {
+          await writeAtomic(this.path, bytes, 0o600);
+        } catch (e) {
+          if (!isENOENT(e)) throw e;
+          // First write on a fresh volume: create the directory, private to the agent.
+          await fsp.mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+          await writeAtomic(this.path, bytes, 0o600);
+        }
+      } else {
+        await fsp.rm(this.path, { force: true });
+      }
+    } catch (e) {
+      this.#failed = op;
+      this.#reportFailure(op.kind, codeOf(e));
+      return;
+    }
+    this.#failed = undefined;
+    if (!this.#lastOk) this.#log.info({ path: this.path }, 'token cache written again');
+    this.#lastOk = true;
+    this.lastWriteError = undefined;
+  }
+
+  #reportFailure(operation: 'save' | 'clear', code: string): void {
+    const failure: CacheWriteFailure = { code, operation, path: this.path, at: new Date(this.#clock.now()).toISOString() };
+    // One error line per failure streak, not one per MSAL cache access.
+    if (this.#lastOk || this.lastWriteError?.code !== code)
+      this.#log.error({ path: this.path, code, operation }, 'token cache write failed; retrying on the next save');
+    this.#lastOk = false;
+    this.lastWriteError = failure;
+    try {
+      this.#onWriteError?.(failure);
+    } catch (e) {
+      this.#log.warn({ code: codeOf(e) }, 'onWriteError callback threw');
+    }
+  }
+
+  /** Leftovers of a writer killed mid-write, cleared once, before this process's first write or read. */
+  #clearTemps(): Promise<void> {
+    this.#tempsCleared ??= this.#removeTemps();
+    return this.#tempsCleared;
+  }
+
+  async #removeTemps(): Promise<void> {
+    try {
+      const removed = await removeStaleTemps(this.path);
+      if (removed.length > 0) this.#log.info({ path: this.path, count: removed.length }, 'removed temp files of an interrupted cache write');
+    } catch (e) {
+      this.#log.debug({ path: this.path, code: codeOf(e) }, 'could not clear temp files');
+    }
+  }
+
+  async #read(): Promise<string | undefined> {
+    // A temp being written by this store must not be taken for a leftover: let writes finish first.
+    while (this.#draining !== undefined) await this.#draining;
+    await this.#clearTemps();
+
+    let bytes: Buffer;
+    try {
+      const stat = await fsp.stat(this.path);
+      // Checked before opening: a FIFO would block, a directory or device is not ours.
+      if (!stat.isFile()) return await this.#quarantine('not a regular file');
+      if (stat.size > MAX_CACHE_BYTES) return await this.#quarantine('too large');
+      bytes = await fsp.readFile(this.path);
+    } catch (e) {
+      if (isENOENT(e)) return undefined;
+      return this.#quarantine(`unreadable (${codeOf(e)})`);
+    }
+
+    let plaintext: string;
+    let encrypted: boolean;
+    try {
+      ({ plaintext, encrypted } = await this.#codec.decode(bytes));
+    } catch (e) {
+      if (e instanceof CacheCorruptError) return this.#quarantine(e.reason);
+      // Not the file's fault (e.g. scrypt out of memory): keep it, start without a cache.
+      this.#log.error({ path: this.path, code: codeOf(e) }, 'token cache could not be decoded; starting without it');
+      return undefined;
+    }
+    if (this.#codec.encrypts && !encrypted) {
+      this.#log.info({ path: this.path }, 'token cache is not encrypted; re-writing it encrypted with KIOSK_CACHE_KEY');
+      await this.#enqueue({ kind: 'save', plaintext });
+    }
+    return plaintext;
+  }
+
+  /** Moves the unusable file aside, keeps the newest few, logs once. Returns undefined ("no cache"). */
+  async #quarantine(reason: string): Promise<undefined> {
+    const dir = dirname(this.path);
+    const prefix = `${basename(this.path)}.corrupt-`;
+    const stamp = fileTime(this.#clock.now());
+    let name = `${prefix}${stamp}`;
+    try {
+      for (let i = 1; await exists(join(dir, name)); i++) name = `${prefix}${stamp}-${i}`;
+      await fsp.rename(this.path, join(dir, name));
+      this.#log.warn({ path: this.path, movedTo: join(dir, name), reason }, 'token cache unusable; moved aside, sign-in needed');
+    } catch (e) {
+      this.#log.warn({ path: this.path, reason, code: codeOf(e) }, 'token cache unusable and could not be moved aside; sign-in needed');
+      return undefined;
+    }
+    try {
+      // The one just moved is kept whatever its time says (a kiosk without RTC may boot in the past);
+      // of the others, the oldest by name (time) go.
+      const others = (await fsp.readdir(dir)).filter((e) => e.startsWith(prefix) && e !== name).sort();
+      for (const old of others.slice(0, Math.max(0, others.length - (QUARANTINE_KEPT - 1))))
+        await fsp.rm(join(dir, old), { recursive: true, force: true });
+    } catch (e) {
+      this.#log.debug({ path: this.path, code: codeOf(e) }, 'could not prune old quarantined caches');
+    }
+    return undefined;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fsp.lstat(path);
+    return true;
+  } catch (e) {
+    if (isENOENT(e)) return false;
+    throw e;
+  }
+}

@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+
+/** One error as the Microsoft identity platform reports it: OAuth error string, AADSTS code, HTTP status. */
+export interface EntraError {
+  readonly status: number;
+  readonly error: string;
+  /** AADSTS number; undefined for errors that are not the STS's (e.g. an unknown path). */
+  readonly code?: number;
+  readonly message: string;
+  readonly suberror?: string;
+}
+
+export interface EntraErrorBody {
+  error: string;
+  error_description: string;
+  error_codes?: number[];
+  timestamp: string;
+  trace_id: string;
+  correlation_id: string;
+  error_uri?: string;
+  suberror?: string;
+}
+
+const e = (status: number, error: string, code: number | undefined, message: string, suberror?: string): EntraError => ({
+  status,
+  error,
+  code,
+  message,
+  suberror,
+});
+
+/** The errors this provider answers with; codes and texts follow what Entra sends. */
+export const entraErrors = {
+  tenantNotFound: (tenant: string) =>
+    e(400, 'invalid_tenant', 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`),
+  missingParameter: (name: string) => e(400, 'invalid_request', 900144, `The request body must contain the following parameter: '${name}'.`),
+  postOnly: (method: string) => e(400, 'invalid_request', 900561, `The endpoint only accepts POST, OPTIONS requests. Received a ${method} request.`),
+  unsupportedGrantType: (grantType: string) => e(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType}'.`),
+  unknownClient: (clientId: string, tenantId: string) =>
+    e(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`),
+  publicClientFlowsDisabled: () =>
+    e(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."),
+  authorizationPending: () =>
+    e(400, 'authorization_pending', 70016, 'The provided request has not yet been authorized by the user. The user must input their code.'),
+  // Entra documents no AADSTS code of its own for slow_down (a variant of authorization_pending): 70016 is reused.
+  slowDown: (interval: number) =>
+    e(400, 'slow_down', 70016, `The client is polling too frequently. Wait at least ${interval} seconds between requests.`),
+  declined: () => e(400, 'authorization_declined', 70000, 'The user declined the authorization request.'),
+  expiredToken: () => e(400, 'expired_token', 70019, 'Verification code expired.'),
+  badVerificationCode: () => e(400, 'bad_verification_code', 70018, 'Invalid verification code. The device code is not known.'),
+  codeRedeemed: () =>
+    e(400, 'invalid_grant', 54005, 'OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.'),
+  refreshTokenMalformed: () => e(400, 'invalid_grant', 9002313, 'Invalid request. Request is malformed or invalid.', 'bad_token'),
+  refreshTokenExpired: () =>
+    e(400, 'invalid_grant', 70008, 'The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.', 'bad_token'),
+  refreshTokenRevoked: () =>
+    e(400, 'invalid_grant', 50173, 'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.', 'bad_token'),
+  grantInvalid: () => e(400, 'invalid_grant', 70000, 'Provided grant is invalid or malformed.', 'bad_token'),
+  serverError: (status: number) =>
+    e(status, 'server_error', 50000, 'There was an error issuing a token or an issue with our sign-in service.'),
+  notFound: (path: string) => e(404, 'invalid_request', undefined, `The local identity provider has no endpoint at '${path}'.`),
+  methodNotAllowed: (method: string) => e(405, 'invalid_request', undefined, `The endpoint does not accept ${method} requests.`),
+  tooLarge: () => e(413, 'invalid_request', undefined, 'The request body is too large.'),
+} as const;
+
+/** `2022-08-25 09:34:07Z`, Entra's timestamp format. */
+export const entraTimestamp = (now: number): string => new Date(now).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+
+/** The JSON body Entra sends for `err`, with a fresh trace id and the caller's correlation id. */
+export function entraErrorBody(err: EntraError, correlationId: string, now = Date.now()): EntraErrorBody {
+  const traceId = randomUUID();
+  const timestamp = entraTimestamp(now);
+  const prefix = err.code === undefined ? '' : `AADSTS${err.code}: `;
+  const body: EntraErrorBody = {
+    error: err.error,
+    error_description: `${prefix}${err.message}\r\nTrace ID: ${traceId}\r\nCorrelation ID: ${correlationId}\r\nTimestamp: ${timestamp}`,
+    error_codes: err.code === undefined ? undefined : [err.code],
+    timestamp,
+    trace_id: traceId,
+    correlation_id: correlationId,
+    error_uri: err.code === undefined ? undefined : `https://login.microsoftonline.com/error?code=${err.code}`,
+    suberror: err.suberror,
+  };
+  return JSON.parse(JSON.stringify(body)) as EntraErrorBody;
+}
