@@ -7,6 +7,7 @@ import { StatusFile } from './health.js';
 import { DEFAULT_TIMINGS, Lifecycle } from './lifecycle.js';
 import type { Timings } from './lifecycle.js';
 import type { Logger } from './log.js';
+import { MqttPublisher } from './mqtt/publisher.js';
 import { Scheduler } from './schedule.js';
 import { Machine } from './state.js';
 
@@ -17,6 +18,8 @@ export interface AgentDeps {
   timings?: Timings;
   /** The terminal display's screen when KIOSK_TERMINAL is `-`. */
   stdout?: NodeJS.WritableStream;
+  /** Reported in the MQTT state payload. */
+  version?: string;
 }
 
 /**
@@ -29,6 +32,7 @@ export class Agent {
   private readonly lifecycle: Lifecycle;
   private readonly scheduler: Scheduler;
   private readonly status: StatusFile;
+  private readonly mqtt: MqttPublisher;
   private readonly shutdown = new AbortController();
   private displays?: { stop(): Promise<void> };
   private readonly log: Logger;
@@ -52,28 +56,27 @@ export class Agent {
       },
     });
     this.lifecycle = new Lifecycle({ machine: this.machine, auth: this.auth, schedule: this.scheduler, clock, log: this.log, timings: d.timings ?? DEFAULT_TIMINGS });
-    this.status = new StatusFile({ stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => 'disabled' });
+    this.mqtt = new MqttPublisher({ config: d.config, machine: this.machine, operations: this.lifecycle, log: this.log, version: d.version ?? '0.0.0' });
+    this.status = new StatusFile({ stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => this.mqtt.mqttStatus() });
   }
 
   async start(): Promise<void> {
     this.displays = startDisplays(this.machine, { config: this.d.config, log: this.log, clock: this.d.clock ?? systemClock, stdout: this.d.stdout });
+    await this.mqtt.start();
     await this.status.start();
     await this.auth.start();
     this.scheduler.start();
     this.lifecycle.start();
   }
 
-  get operations(): Pick<Lifecycle, 'refresh' | 'signOut' | 'restartSignIn'> {
-    return this.lifecycle;
-  }
-
-  /** SPEC §5: polling cancelled, `stopped` shown, cache flushed; the caller bounds the time. */
+  /** SPEC §5: polling cancelled, `stopped` shown and published, cache flushed, `offline` published; the caller bounds the time. */
   async stop(): Promise<void> {
     this.lifecycle.stop();
     await this.scheduler.stop();
     this.shutdown.abort();
     this.machine.go('stopped');
     await this.auth.flush();
+    await this.mqtt.stop();
     await Promise.allSettled([this.displays?.stop(), this.status.stop()]);
   }
 }

@@ -1,11 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-export type Command = 'run' | 'health' | 'config' | 'help' | 'version';
+export type Command = 'run' | 'health' | 'config' | 'watch' | 'help' | 'version';
 
 export interface Invocation {
   readonly command: Command;
   readonly configFile?: string;
+  /** `watch` only: JSON lines instead of a table, and the broker to read. */
+  readonly json?: boolean;
+  readonly url?: string;
+  readonly prefix?: string;
 }
 
 export const USAGE = `Usage: kiosk-agent [command] [--config file.json]
@@ -16,6 +20,7 @@ Commands:
   run        run the agent (the default)
   health     exit 0 when the running agent is healthy, 1 when not (for a container HEALTHCHECK)
   config     check the configuration and print the effective values, secrets masked
+  watch      live view of every kiosk on the broker (read only); --json, --url URL, --prefix P
 
 Options:
   --config FILE   read settings from a JSON file of KIOSK_* keys (environment variables win)
@@ -32,6 +37,9 @@ export function parseInvocation(argv: readonly string[]): Invocation {
     allowPositionals: true,
     options: {
       config: { type: 'string' },
+      json: { type: 'boolean' },
+      url: { type: 'string' },
+      prefix: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -40,8 +48,9 @@ export function parseInvocation(argv: readonly string[]): Invocation {
   if (values.version) return { command: 'version' };
   if (positionals.length > 1) throw new Error(`unexpected argument "${positionals[1]}"`);
   const command = positionals[0] ?? 'run';
-  if (!['run', 'health', 'config'].includes(command)) throw new Error(`unknown command "${command}"`);
-  return { command: command as Command, configFile: values.config };
+  if (!['run', 'health', 'config', 'watch'].includes(command)) throw new Error(`unknown command "${command}"`);
+  if (command !== 'watch' && (values.json || values.url || values.prefix)) throw new Error('--json, --url and --prefix go with the watch command');
+  return { command: command as Command, configFile: values.config, json: values.json, url: values.url, prefix: values.prefix };
 }
 
 export function version(): string {

@@ -53,7 +53,7 @@ export class Lifecycle {
     this.run(async (signal) => {
       const account = await this.d.auth.cachedAccount();
       if (!account) return this.signIn(signal);
-      this.d.machine.go('restoring', { account, detail: `Signing in as ${account.name ?? account.username}` });
+      this.d.machine.go('restoring', { account });
       await this.pursue('restore', signal);
     });
   }

@@ -6,6 +6,7 @@ import type { LoadedConfig } from './config.js';
 import { ConfigError, messageOf } from './errors.js';
 import { checkHealth } from './health.js';
 import { createLogger } from './log.js';
+import { runWatch, watchSettings } from './mqtt/watch.js';
 import type { Logger } from './log.js';
 
 /** SPEC §5: a stop request ends the process within 5 s, whatever hangs. */
@@ -32,7 +33,7 @@ async function run(loaded: LoadedConfig): Promise<void> {
   process.on('uncaughtException', (e) => crash(log, e));
   process.on('unhandledRejection', (e) => crash(log, e));
 
-  const agent = new Agent({ config: loaded.config, log });
+  const agent = new Agent({ config: loaded.config, log, version: version() });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -83,6 +84,16 @@ async function main(): Promise<void> {
       if (problems.length === 0) return void process.stdout.write('healthy\n');
       fail(`unhealthy: ${problems.join('; ')}`, 1);
       break;
+    }
+    case 'watch': {
+      let mqtt;
+      try {
+        mqtt = watchSettings(process.env, { url: invocation.url, prefix: invocation.prefix });
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        fail(`invalid configuration: ${e.problems.join('; ')}`, e.exitCode);
+      }
+      return runWatch({ mqtt, json: invocation.json === true, out: process.stdout });
     }
     case 'run':
       return run(configure(invocation.configFile));

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { approveNext, startKiosk } from './helpers/kiosk.js';
+import { approveNext, assertNoLeaks, startKiosk } from './helpers/kiosk.js';
 import { eventually } from './helpers/wait.js';
 
 test('first boot shows a code; approval through the provider signs the kiosk in with verified claims', async (t) => {
-  const { idp, agent } = await startKiosk(t);
+  const { idp, agent, mqtt } = await startKiosk(t);
   await agent.waitForState('awaiting_sign_in');
   const userCode = await approveNext(idp, 'alice');
   await agent.waitForState('signed_in');
@@ -17,6 +17,9 @@ test('first boot shows a code; approval through the provider signs the kiosk in 
   assert.ok(agent.logs().some((l) => l.event === 'sign_in_succeeded'));
   const cache = await stat(join(agent.dir, 'token-cache.json'));
   assert.equal(cache.mode & 0o777, 0o600, 'the token cache is private');
+  const issued = await idp.issued();
+  assert.ok(issued.length >= 4, 'the provider issued a device code, access, refresh and ID tokens');
+  assert.ok((await assertNoLeaks([agent], idp, mqtt)) > 1_000, 'the scan covered the output');
 });
 
 test('a reboot signs in silently from the cache, without a device-code request', async (t) => {

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { spawnAgent, removeDir } from './agent.js';
 import type { AgentProcess } from './agent.js';
+import { startBroker } from './broker.js';
+import type { Broker, Observer } from './broker.js';
 import { startTestIdp } from './idp.js';
 import type { TestIdp } from './idp.js';
 
@@ -12,6 +14,9 @@ export const CLIENT_ID = 'kiosk-test-client';
 export interface Kiosk {
   idp: TestIdp;
   agent: AgentProcess;
+  /** The kiosk's own Mosquitto, and a client recording everything published on it. */
+  broker: Broker;
+  mqtt: Observer;
   /** Starts the agent again on the same cache directory (a reboot). */
   reboot(env?: Record<string, string>): Promise<AgentProcess>;
 }
@@ -25,9 +30,14 @@ export interface KioskOptions {
   before?: (idp: TestIdp) => Promise<unknown>;
 }
 
-/** A local identity provider over HTTPS and the real agent process trusting its CA; both cleaned up after the test, leaks checked. */
+/**
+ * A local identity provider over HTTPS, a Mosquitto broker and the real agent process trusting
+ * the provider's CA; all cleaned up after the test, and everything emitted scanned for tokens.
+ */
 export async function startKiosk(t: TestContext, o: KioskOptions = {}): Promise<Kiosk> {
   const idp = await startTestIdp({ deviceCodeInterval: 1, ...o.idp });
+  const broker = await startBroker();
+  const mqtt = await broker.observe();
   await o.before?.(idp);
   const agents: AgentProcess[] = [];
   const env = (extra: Record<string, string> = {}): Record<string, string> => ({
@@ -35,6 +45,7 @@ export async function startKiosk(t: TestContext, o: KioskOptions = {}): Promise<
     KIOSK_CLIENT_ID: CLIENT_ID,
     KIOSK_AUTHORITY: o.authority?.(idp) ?? idp.authority,
     KIOSK_HTTP_TIMEOUT: '2',
+    KIOSK_MQTT_URL: broker.url,
     ...o.env,
     ...extra,
   });
@@ -43,14 +54,17 @@ export async function startKiosk(t: TestContext, o: KioskOptions = {}): Promise<
   t.after(async () => {
     for (const a of agents) await a.stop('SIGKILL');
     try {
-      await assertNoLeaks(agents, idp);
+      await assertNoLeaks(agents, idp, mqtt);
     } finally {
+      await broker.dispose();
       await idp.close();
       await removeDir(first.dir);
     }
   });
   return {
     idp,
+    broker,
+    mqtt,
     agent: first,
     async reboot(extra) {
       const next = await spawnAgent({ env: env(extra), dir: first.dir });
@@ -70,15 +84,16 @@ export async function approveNext(idp: TestIdp, user?: string): Promise<string> 
 
 /**
  * SPEC: tokens never appear in what the agent emits. Every token and device code the provider
- * issued is looked for in stdout, stderr and the agent's non-cache files.
+ * issued is looked for in stdout, stderr, every MQTT message and the agent's non-cache files.
  */
-export async function assertNoLeaks(agents: AgentProcess[], idp: TestIdp): Promise<number> {
+export async function assertNoLeaks(agents: AgentProcess[], idp: TestIdp, mqtt?: Observer): Promise<number> {
   const secrets = (await idp.issued()).filter((s) => s.length >= 16);
   let scanned = 0;
   const texts: Array<[string, string]> = [];
   for (const a of agents) {
     texts.push([`stdout of pid ${a.child.pid}`, a.stdout()], [`stderr of pid ${a.child.pid}`, a.stderr()]);
   }
+  for (const m of mqtt?.messages ?? []) texts.push([`MQTT ${m.topic}`, `${m.topic}\n${m.text}`]);
   const dir = agents[0]?.dir;
   if (dir) {
     for (const name of await readdir(dir)) {

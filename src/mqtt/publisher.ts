@@ -1,0 +1,210 @@
+import { connect, Store } from 'mqtt';
+import type { IClientPublishOptions, MqttClient } from 'mqtt';
+import type { Config } from '../config.js';
+import { messageOf } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { AgentEvent, Claims, Machine, Snapshot } from '../state.js';
+import { clientOptions, describeUrl } from './client-options.js';
+import type { ConnectionTuning } from './client-options.js';
+import { CommandHandler } from './commands.js';
+import type { CommandLimits, Operations, RequestPacket } from './commands.js';
+import { within } from './deadline.js';
+import { discoveryMessages, haStatusTopic } from './discovery.js';
+import { claimsPayload, eventPayload, statePayload } from './payloads.js';
+import type { AgentInfo } from './payloads.js';
+import { kioskTopics } from './topics.js';
+import type { Topics } from './topics.js';
+
+export interface PublisherTuning extends ConnectionTuning {
+  /** Upper bound of `stop()`: final state and `offline`, then the client ends (SPEC §5 leaves 5 s in all). */
+  readonly stopTimeoutMs?: number;
+  readonly clientId?: string;
+}
+
+export interface PublisherDeps {
+  readonly config: Pick<Config, 'deviceId' | 'mqtt' | 'haDiscovery' | 'haPrefix'>;
+  readonly machine: Machine;
+  readonly operations: Operations;
+  readonly log: Logger;
+  readonly version: string;
+  readonly now?: () => number;
+  readonly tuning?: PublisherTuning;
+  readonly limits?: Partial<CommandLimits>;
+}
+
+export type MqttStatus = 'connected' | 'disconnected';
+
+/**
+ * SPEC §2 for one kiosk: a plain listener of the machine. Publishes only while connected and, on
+ * every (re)connect, the latest availability, state and claims: nothing stale is queued for later.
+ * `start()` never waits for the broker, so a broker that is down never delays sign-in.
+ */
+export class MqttPublisher {
+  readonly topics: Topics;
+  private readonly log: Logger;
+  private readonly agent: AgentInfo;
+  private client?: MqttClient;
+  private commands?: CommandHandler;
+  private online = false;
+  private stopping = false;
+  private lastError?: string;
+  private lastState?: { payload: string; acked: Promise<void> };
+  /** Resolvers of publishes awaiting their acknowledgement on the current connection. */
+  private readonly pending = new Set<() => void>();
+
+  constructor(private readonly d: PublisherDeps) {
+    this.topics = kioskTopics(d.config.mqtt.prefix, d.config.deviceId);
+    this.log = d.log.child({ module: 'mqtt' });
+    this.agent = { version: d.version, deviceId: d.config.deviceId };
+  }
+
+  /** For the health file. */
+  mqttStatus(): MqttStatus {
+    return this.online ? 'connected' : 'disconnected';
+  }
+
+  async start(): Promise<void> {
+    if (this.client) return;
+    const { config, tuning = {} } = this.d;
+    const url = describeUrl(config.mqtt.url);
+    let options;
+    try {
+      options = clientOptions(config.mqtt, {
+        clientId: tuning.clientId ?? `kiosk-agent_${config.mqtt.prefix.replaceAll('/', '_')}_${config.deviceId}`,
+        will: { topic: this.topics.availability, payload: Buffer.from('offline'), qos: 1, retain: true },
+      }, tuning);
+    } catch (e) {
+      this.log.error({ url, err: messageOf(e) }, 'MQTT is not started: cannot read its TLS files');
+      return;
+    }
+    this.commands = new CommandHandler({
+      topics: this.topics,
+      snapshot: () => this.d.machine.snapshot,
+      operations: this.d.operations,
+      agent: this.agent,
+      log: this.log,
+      now: this.d.now ?? Date.now,
+      limits: this.d.limits,
+      respond: (topic, payload, qos, correlationData) =>
+        void this.publish(topic, payload, { qos, retain: false, ...(correlationData ? { properties: { correlationData } } : {}) }),
+    });
+    this.d.machine.on('state', this.onState);
+    this.d.machine.on('claims', this.onClaims);
+    this.d.machine.on('event', this.onEvent);
+    this.wire((this.client = connect(config.mqtt.url, options)), url);
+    this.log.info({ url, root: this.topics.root }, 'MQTT starting');
+  }
+
+  private wire(client: MqttClient, url: string): void {
+    client.on('connect', () => this.onConnect(url));
+    client.on('close', () => {
+      // What was in flight on the lost connection is dropped, not replayed ahead of the fresh state:
+      // every (re)connect publishes the latest availability, state and claims instead.
+      const stale = client.outgoingStore;
+      client.outgoingStore = new Store();
+      stale.close(() => undefined);
+      for (const done of this.pending) done();
+      this.pending.clear();
+      if (this.online) this.log.warn({ url }, 'MQTT disconnected; reconnecting');
+      this.online = false;
+    });
+    client.on('error', (e) => {
+      const message = messageOf(e);
+      this.log[message === this.lastError || this.stopping ? 'debug' : 'warn']({ url, err: message }, 'MQTT connection problem');
+      this.lastError = message;
+    });
+    client.on('message', (topic, payload, packet) => this.onMessage(topic, { payload, properties: packet.properties }));
+  }
+
+  /** Final state and `offline`, then a clean end; never longer than `stopTimeoutMs`. */
+  async stop(): Promise<void> {
+    const client = this.client;
+    if (!client || this.stopping) return;
+    this.stopping = true;
+    this.d.machine.off('state', this.onState).off('claims', this.onClaims).off('event', this.onEvent);
+    const deadline = Date.now() + (this.d.tuning?.stopTimeoutMs ?? 2_000);
+    if (this.online) {
+      const state = this.stateMessage(this.d.machine.snapshot);
+      const stateAcked = this.lastState?.payload === state ? this.lastState.acked : this.publish(this.topics.state, state, { qos: 1, retain: true });
+      const offline = this.publish(this.topics.availability, 'offline', { qos: 1, retain: true });
+      await within(Promise.all([stateAcked, offline]), deadline - Date.now());
+    }
+    const ended = await within(new Promise<void>((resolve) => client.end(false, {}, () => resolve())), deadline - Date.now());
+    if (!ended) client.end(true);
+    this.online = false;
+    this.log.info('MQTT stopped');
+  }
+
+  private readonly onState = (s: Snapshot): void => {
+    if (this.online) void this.publishState(s);
+  };
+
+  private readonly onClaims = (c: Claims | undefined): void => {
+    if (this.online) void this.publish(this.topics.claims, claimsPayload(c), { qos: 1, retain: true });
+  };
+
+  private readonly onEvent = (e: AgentEvent): void => {
+    if (this.online) void this.publish(this.topics.events, JSON.stringify(eventPayload(e)), { qos: 1, retain: false });
+  };
+
+  private onConnect(url: string): void {
+    if (this.stopping) return;
+    this.online = true;
+    this.lastError = undefined;
+    this.log.info({ url }, 'MQTT connected');
+    const filters = [this.topics.requests, ...(this.d.config.haDiscovery ? [haStatusTopic(this.d.config.haPrefix)] : [])];
+    this.client?.subscribe(filters, { qos: 1 }, (e) => e && this.log.warn({ err: messageOf(e) }, 'MQTT subscribe failed'));
+    if (this.d.config.haDiscovery) this.announce();
+    void this.publish(this.topics.availability, 'online', { qos: 1, retain: true });
+    void this.publishState(this.d.machine.snapshot);
+    void this.publish(this.topics.claims, claimsPayload(this.d.machine.claims), { qos: 1, retain: true });
+  }
+
+  private onMessage(topic: string, packet: RequestPacket): void {
+    if (this.stopping) return;
+    if (this.d.config.haDiscovery && topic === haStatusTopic(this.d.config.haPrefix)) {
+      if (packet.payload.toString().trim() === 'online') {
+        this.log.info('Home Assistant is online; announcing again');
+        this.announce();
+        void this.publish(this.topics.availability, 'online', { qos: 1, retain: true });
+      }
+      return;
+    }
+    const command = this.topics.commandOf(topic);
+    if (command === undefined || !this.commands) return;
+    this.commands.handle(command, packet).catch((e: unknown) => this.log.error({ err: messageOf(e) }, 'command handling failed'));
+  }
+
+  private announce(): void {
+    const messages = discoveryMessages({ haPrefix: this.d.config.haPrefix, deviceId: this.d.config.deviceId, version: this.d.version, topics: this.topics });
+    for (const m of messages) void this.publish(m.topic, m.payload, { qos: 1, retain: true });
+  }
+
+  private stateMessage(s: Snapshot): string {
+    return JSON.stringify(statePayload(s, this.agent));
+  }
+
+  private publishState(s: Snapshot): Promise<void> {
+    const payload = this.stateMessage(s);
+    const acked = this.publish(this.topics.state, payload, { qos: 1, retain: true });
+    this.lastState = { payload, acked };
+    return acked;
+  }
+
+  /** Publishes now or not at all: resolves when acknowledged, or at once when offline or failed. */
+  private publish(topic: string, payload: string, options: IClientPublishOptions): Promise<void> {
+    const client = this.client;
+    if (!client || !this.online) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.pending.delete(done);
+        resolve();
+      };
+      this.pending.add(done);
+      client.publish(topic, payload, options, (e) => {
+        if (e) this.log.debug({ topic, err: messageOf(e) }, 'MQTT publish not acknowledged');
+        done();
+      });
+    });
+  }
+}
