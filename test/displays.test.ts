@@ -7,7 +7,6 @@ import { loadConfig } from '../src/config.js';
 import type { DisplayName } from '../src/config.js';
 import { DISPLAY_FACTORIES, startDisplays } from '../src/displays/index.js';
 import type { Display, DisplayDeps, DisplayFactories, View } from '../src/displays/index.js';
-import { terminalDisplay } from '../src/displays/terminal.js';
 import { createLogger } from '../src/log.js';
 import { Machine } from '../src/state.js';
 import { decodeTerminalQr } from './helpers/qr-decode.js';
@@ -108,21 +107,13 @@ test('a missing terminal device is logged and retried with backoff; another disp
   await running.stop();
 });
 
-test('a display without an implementation is skipped with a log line', async () => {
-  const { logs, deps, machine } = setup({ KIOSK_DISPLAY: 'framebuffer,web' });
-  const running = startDisplays(machine, deps);
-  const skipped = logs.filter((l) => /not available in this build/.test(l.msg)).map((l) => l.display);
-  assert.deepEqual(skipped, ['framebuffer', 'web']);
-  await running.stop();
-});
-
 test('listeners cannot break the machine: a throwing display is retried, the others and machine.go carry on', async () => {
   const { logs, clock, deps, machine } = setup({ KIOSK_DISPLAY: 'terminal,web' });
   const broken = recorder('terminal', { failRenders: 2 });
   const web = recorder('web');
   let listenerErrors = 0;
   machine.on('listenerError', () => (listenerErrors += 1));
-  const running = startDisplays(machine, deps, { terminal: broken.factory, framebuffer: undefined, web: web.factory });
+  const running = startDisplays(machine, deps, { ...DISPLAY_FACTORIES, terminal: broken.factory, web: web.factory });
   await waitFor('both started', () => broken.starts() === 1 && web.views.length === 1);
 
   machine.go('awaiting_sign_in', { ...code, expiresAt: clock.now() + 300_000 });
@@ -147,7 +138,7 @@ test('one shared ticker re-renders once a second while a code counts down, and s
   const { clock, deps, machine } = setup({ KIOSK_DISPLAY: 'terminal,web' });
   const a = recorder('terminal');
   const b = recorder('web');
-  const running = startDisplays(machine, deps, { terminal: a.factory, framebuffer: undefined, web: b.factory });
+  const running = startDisplays(machine, deps, { ...DISPLAY_FACTORIES, terminal: a.factory, web: b.factory });
   await waitFor('started', () => a.views.length === 1 && b.views.length === 1);
   assert.equal(clock.timers.size, 0, 'nothing to count down while starting');
 
@@ -186,7 +177,7 @@ test('end to end on a TTY: the machine state reaches the screen and the QR scans
     { isTTY: true, columns: 80, rows: 24 },
   );
   const { clock, deps, machine } = setup({ KIOSK_DISPLAY: 'terminal' }, out);
-  const running = startDisplays(machine, deps, { terminal: terminalDisplay, framebuffer: undefined, web: undefined });
+  const running = startDisplays(machine, deps, DISPLAY_FACTORIES);
   machine.go('awaiting_sign_in', { ...code, expiresAt: clock.now() + 300_000 });
   await waitFor('frame', () => chunks.some((c) => c.includes('ABCD-EFGH')));
   assert.equal(decodeTerminalQr(chunks.join('')), URI);

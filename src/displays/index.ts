@@ -3,20 +3,22 @@ import { messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Machine } from '../state.js';
 import type { Display, DisplayDeps, DisplayFactory } from './display.js';
+import { framebufferDisplay } from './framebuffer.js';
 import { terminalDisplay } from './terminal.js';
+import { webDisplay } from './web.js';
 import { toView } from './view.js';
 import type { View } from './view.js';
 
 export type { Display, DisplayDeps, DisplayFactory } from './display.js';
 export type { View } from './view.js';
 
-/** Every display name `KIOSK_DISPLAY` accepts; `undefined` marks one this build does not implement yet. */
-export type DisplayFactories = Readonly<Record<DisplayName, DisplayFactory | undefined>>;
+/** Every display name `KIOSK_DISPLAY` accepts, with what builds it. */
+export type DisplayFactories = Readonly<Record<DisplayName, DisplayFactory>>;
 
 export const DISPLAY_FACTORIES: DisplayFactories = Object.freeze({
   terminal: terminalDisplay,
-  framebuffer: undefined,
-  web: undefined,
+  framebuffer: framebufferDisplay,
+  web: webDisplay,
 });
 
 export interface RunningDisplays {
@@ -147,11 +149,7 @@ class Slot {
 export function startDisplays(machine: Machine, deps: DisplayDeps, factories: DisplayFactories = DISPLAY_FACTORIES): RunningDisplays {
   const log = deps.log.child({ module: 'displays' });
   const slots: Slot[] = [];
-  for (const name of deps.config.displays) {
-    const factory = factories[name];
-    if (factory === undefined) log.warn({ display: name }, `display ${name} is not available in this build; skipped`);
-    else slots.push(new Slot(name, factory, deps, log));
-  }
+  for (const name of deps.config.displays) slots.push(new Slot(name, factories[name], deps, log));
 
   let ticker: NodeJS.Timeout | undefined;
   let stopped = false;

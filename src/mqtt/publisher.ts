@@ -1,5 +1,4 @@
-import { connect, Store } from 'mqtt';
-import type { IClientPublishOptions, MqttClient } from 'mqtt';
+import type { IClientPublishOptions, MqttClient, Store } from 'mqtt';
 import type { Config } from '../config.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -64,7 +63,7 @@ export class MqttPublisher {
   }
 
   async start(): Promise<void> {
-    if (this.client) return;
+    if (this.client || this.commands) return;
     const { config, tuning = {} } = this.d;
     const url = describeUrl(config.mqtt.url);
     let options;
@@ -91,17 +90,23 @@ export class MqttPublisher {
     this.d.machine.on('state', this.onState);
     this.d.machine.on('claims', this.onClaims);
     this.d.machine.on('event', this.onEvent);
-    this.wire((this.client = connect(config.mqtt.url, options)), url);
-    this.log.info({ url, root: this.topics.root }, 'MQTT starting');
+    // MQTT.js takes a few hundred ms to load on a Pi: load it while the first code is being fetched,
+    // not before, so the broker never delays the code on screen.
+    const connecting = import('mqtt').then((mqtt) => {
+      if (this.stopping) return;
+      this.wire((this.client = mqtt.connect(config.mqtt.url, options)), url, mqtt.Store);
+      this.log.info({ url, root: this.topics.root }, 'MQTT starting');
+    });
+    connecting.catch((e: unknown) => this.log.error({ url, err: messageOf(e) }, 'MQTT is not started'));
   }
 
-  private wire(client: MqttClient, url: string): void {
+  private wire(client: MqttClient, url: string, NewStore: typeof Store): void {
     client.on('connect', () => this.onConnect(url));
     client.on('close', () => {
       // What was in flight on the lost connection is dropped, not replayed ahead of the fresh state:
       // every (re)connect publishes the latest availability, state and claims instead.
       const stale = client.outgoingStore;
-      client.outgoingStore = new Store();
+      client.outgoingStore = new NewStore();
       stale.close(() => undefined);
       for (const done of this.pending) done();
       this.pending.clear();
@@ -119,8 +124,9 @@ export class MqttPublisher {
   /** Final state and `offline`, then a clean end; never longer than `stopTimeoutMs`. */
   async stop(): Promise<void> {
     const client = this.client;
-    if (!client || this.stopping) return;
-    this.stopping = true;
+    if (this.stopping) return;
+    this.stopping = true; // also stops a client that is still loading from ever connecting
+    if (!client) return;
     this.d.machine.off('state', this.onState).off('claims', this.onClaims).off('event', this.onEvent);
     const deadline = Date.now() + (this.d.tuning?.stopTimeoutMs ?? 2_000);
     if (this.online) {
