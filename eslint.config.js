@@ -13,5 +13,6 @@ export default tseslint.config(
       eqeqeq: ['error', 'smart'],
     },
   },
+  { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly' } } },
   { files: ['test/**', 'bench/**', 'src/idp/**', 'src/demo.ts', 'src/cli.ts'], rules: { 'no-console': 'off' } },
 );

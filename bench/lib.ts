@@ -1,0 +1,77 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface Started {
+  readonly child: ChildProcess;
+  /** ms from spawn until `ready` first matched stdout. */
+  readonly ms: number;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+}
+
+/** Spawns node with `args` and resolves once `ready(stdout)` holds; the process keeps running. */
+export function startUntil(args: string[], env: Record<string, string>, ready: (out: string) => boolean, cwd: string): Promise<Started> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`not ready within 60 s: ${args.join(' ')}\n${err.slice(-2000)}`));
+    }, 60_000);
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (!ready(out)) return;
+      clearTimeout(timer);
+      resolve({ child, ms: performance.now() - t0, stdout: () => out, stderr: () => err });
+    });
+    child.on('error', reject);
+  });
+}
+
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+export async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+  return ticks / 100; // USER_HZ is 100 on Linux
+}
+
+export async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += await dirBytes(path);
+    else if (entry.isFile()) total += (await stat(path)).size;
+  }
+  return total;
+}
+
+export async function control(base: string, path: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(new URL(path, base), { method: body ? 'POST' : 'GET', body: body ? JSON.stringify(body) : undefined });
+  return res.json();
+}
+
+export async function approvePending(base: string, userCode?: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const pending = (await control(base, 'pending')) as Array<{ user_code: string }>;
+    const code = pending.find((p) => userCode === undefined || p.user_code === userCode);
+    if (code) {
+      await control(base, 'approve', { user_code: code.user_code });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('no pending code to approve');
+}
