@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Clock } from '../src/clock.js';
 import { loadConfig } from '../src/config.js';
 import type { DisplayName } from '../src/config.js';
 import { DISPLAY_FACTORIES, startDisplays } from '../src/displays/index.js';
@@ -10,36 +9,10 @@ import type { Display, DisplayDeps, DisplayFactories, View } from '../src/displa
 import { createLogger } from '../src/log.js';
 import { Machine } from '../src/state.js';
 import { decodeTerminalQr } from './helpers/qr-decode.js';
+import { FakeClock } from './helpers/fake-clock.js';
 
 const URI = 'https://microsoft.com/devicelogin';
 
-/** Time that moves only when told to; timers fire in order as it does. */
-class FakeClock implements Clock {
-  t = Date.parse('2025-01-01T14:30:00.250Z');
-  readonly timers = new Map<object, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): NodeJS.Timeout {
-    const handle = { unref: () => handle, ref: () => handle, hasRef: () => false };
-    this.timers.set(handle, { at: this.t + Math.max(0, ms), fn });
-    return handle as unknown as NodeJS.Timeout;
-  }
-  clearTimeout(t: NodeJS.Timeout | undefined): void {
-    if (t !== undefined) this.timers.delete(t);
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      const due = [...this.timers].filter(([, x]) => x.at <= end).sort(([, a], [, b]) => a.at - b.at)[0];
-      if (due === undefined) break;
-      this.timers.delete(due[0]);
-      this.t = due[1].at;
-      due[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 type LogLine = { level: string; msg: string; display?: string; code?: string; retryInMs?: number };
 

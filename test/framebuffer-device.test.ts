@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Clock } from '../src/clock.js';
 import { FramebufferError } from '../src/displays/fb-geometry.js';
 import { framebufferDisplay } from '../src/displays/framebuffer.js';
 import type { Display, View } from '../src/displays/index.js';
@@ -14,6 +13,7 @@ import { Machine } from '../src/state.js';
 import { decodeQr, frameToRgba, readFrame } from './helpers/framebuffer-png.js';
 import { at, awaiting, CODE, COMPLETE, fbDeps, tempDir, URI } from './helpers/framebuffer-setup.js';
 import { findText } from './helpers/framebuffer-text.js';
+import { FakeClock } from './helpers/fake-clock.js';
 
 /** A fake `/sys/class/graphics/fb0/` with the given files, and an empty plain file standing in for /dev/fb0. */
 async function fakeDevice(t: TestContext, sysfs: Record<string, string>, name = 'fb0') {
@@ -75,31 +75,6 @@ test('a missing device fails start with ENOENT and creates nothing; a directory 
   await directory.stop();
 });
 
-/** Time that moves only when told to; due timers fire in order. */
-class FakeClock implements Clock {
-  t = Date.parse('2025-01-01T14:30:00.250Z');
-  private readonly timers = new Map<object, { at: number; fn: () => void }>();
-  now = (): number => this.t;
-  setTimeout(fn: () => void, ms: number): NodeJS.Timeout {
-    const handle = { unref: () => handle, ref: () => handle, hasRef: () => false };
-    this.timers.set(handle, { at: this.t + Math.max(0, ms), fn });
-    return handle as unknown as NodeJS.Timeout;
-  }
-  clearTimeout(h: NodeJS.Timeout | undefined): void {
-    if (h !== undefined) this.timers.delete(h);
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      const due = [...this.timers].filter(([, x]) => x.at <= end).sort(([, a], [, b]) => a.at - b.at)[0];
-      if (due === undefined) break;
-      this.timers.delete(due[0]);
-      this.t = due[1].at;
-      due[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
   const end = Date.now() + ms;
