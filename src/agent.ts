@@ -42,7 +42,9 @@ export class Agent {
     this.log = d.log.child({ device_id: d.config.deviceId });
     this.machine = new Machine(clock);
     this.machine.on('listenerError', (e) => this.log.error({ err: e }, 'a state listener failed'));
-    this.machine.on('state', (s) => this.log.info({ state: s.state, detail: s.detail, error: s.error }, 'state'));
+    this.machine.on('state', (s) =>
+      this.log.info({ state: s.state, detail: s.detail, error: s.error, retry_at: s.retryAt && new Date(s.retryAt).toISOString() }, 'state'),
+    );
     this.machine.on('event', (e) => this.log.info(e, 'event'));
     this.auth = new Auth({ config: d.config, log: this.log, clock, signal: this.shutdown.signal });
     this.scheduler = new Scheduler({

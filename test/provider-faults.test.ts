@@ -6,7 +6,7 @@ import { eventually } from './helpers/wait.js';
 test('provider down at boot: offline, then a code as soon as it is back', async (t) => {
   const { idp, agent } = await startKiosk(t, { before: (p) => p.stop() });
   const offline = await agent.waitForState('offline');
-  assert.ok(Number(offline.retry_at ?? 0) >= 0);
+  assert.ok(Date.parse(String(offline.retry_at)) > Date.parse(String(offline.time)), 'offline shows when it retries');
   await idp.start();
   await agent.waitForState('awaiting_sign_in', 20_000);
   await approveNext(idp);
@@ -93,4 +93,13 @@ test('an External ID issuer on the tenant-id host needs KIOSK_KNOWN_AUTHORITIES'
   await accepted.waitForState('awaiting_sign_in');
   await approveNext(refused.idp);
   await accepted.waitForState('signed_in');
+});
+
+test('an authority naming an unknown tenant: error state with AADSTS90002 and a fix', async (t) => {
+  const { agent } = await startKiosk(t, { authority: (p) => `${p.origin}/no-such-tenant.onmicrosoft.com/` });
+  const error = await agent.waitForState('error');
+  const { code, message } = error.error as { code: string; message: string };
+  assert.equal(code, 'AADSTS90002');
+  assert.match(message, /KIOSK_AUTHORITY/);
+  assert.ok(Date.parse(String(error.retry_at)) > Date.parse(String(error.time)) + 60_000, 'retried slowly, minutes later');
 });
