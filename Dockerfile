@@ -1,25 +1,92 @@
-# kiosk-agent: multi-arch image (linux/amd64, linux/arm64, linux/arm/v7).
+# kiosk-agent container image: linux/amd64, linux/arm64 and linux/arm/v7 (see deploy/README.md).
+#
+#   docker build -t kiosk-agent .                  the agent (default target: runtime)
+#   docker build --target idp -t kiosk-agent-idp . the local identity provider, for the compose demo profile
+#
+# NODE_IMAGE is the base of the images. Node 22 is the line with official images for all three
+# architectures (Node 24 has no arm/v7 image). Builds on a machine without a multi-arch registry pass an
+# architecture-specific tag, e.g. --build-arg NODE_IMAGE=node:22-bookworm-slim-arm64.
+# BUILD_IMAGE runs npm and the TypeScript build. Their output is plain JavaScript, the same on every
+# architecture (the runtime stage checks that no native addon slipped in), so a cross-architecture build
+# passes the build machine's own Node image here (e.g. node:22-bookworm-slim on amd64) and nothing but the
+# last few steps runs under emulation.
 ARG NODE_IMAGE=node:22-bookworm-slim
+ARG BUILD_IMAGE=${NODE_IMAGE}
 
-FROM ${NODE_IMAGE} AS build
+# 1. Every dependency, for the TypeScript build. Install scripts are not needed and not run.
+FROM ${BUILD_IMAGE} AS deps
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
+# 2. dist/ for the agent (without the local identity provider and the demo launcher) and for the idp.
+FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && rm -rf dist/idp dist/demo.js
+RUN npm run build \
+ && mkdir -p /out \
+ && cp -a dist /out/agent && rm -rf /out/agent/idp /out/agent/demo.js \
+ && cp -a dist /out/idp && rm -rf /out/idp/demo.js \
+ && chmod 0755 /out/agent/main.js
 
-FROM ${NODE_IMAGE} AS runtime
-ENV NODE_ENV=production \
-    KIOSK_CACHE_PATH=/data/token-cache.json
+# 3. Production dependencies only, exactly as locked (type declarations and source maps dropped: nothing
+#    reads them at run time).
+FROM ${BUILD_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-COPY --from=build /src/dist ./dist
-RUN ln -s /app/dist/main.js /usr/local/bin/kiosk-agent && chmod +x /app/dist/main.js \
-    && mkdir -p /data && chown node:node /data
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && find node_modules -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
+
+# 4. The local identity provider (SPEC §6), never part of the production image. It runs the compiled
+#    src/idp with the production dependencies plus node-forge (its certificate library, a devDependency,
+#    which has no dependencies of its own), copied at the locked version from the build's node_modules.
+FROM ${NODE_IMAGE} AS idp
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=deps /src/node_modules/node-forge ./node_modules/node-forge
+COPY package.json ./
+COPY --from=build /out/idp ./dist
+RUN mkdir -p /idp && chown node:node /idp
+USER node
+VOLUME ["/idp"]
+EXPOSE 8443 8444
+HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8444/').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["node", "/app/dist/idp/main.js"]
+CMD ["--host", "0.0.0.0", "--port", "8443", "--control-host", "0.0.0.0", "--control-port", "8444", "--dir", "/idp"]
+
+# 5. The agent (default target). Code and dependencies belong to root and are read-only to the agent,
+#    which runs as `node` (uid 1000) and writes only below /data (token cache, provider metadata,
+#    status.json for the health check). Works with a read-only root filesystem.
+FROM ${NODE_IMAGE} AS runtime
+ARG NODE_IMAGE
+ARG VERSION=unknown
+ARG REVISION=unknown
+ARG CREATED=unknown
+ENV NODE_ENV=production \
+    KIOSK_CACHE_PATH=/data/token-cache.json \
+    KIOSK_WEB_HOST=0.0.0.0
+WORKDIR /app
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY --from=build /out/agent ./dist
+RUN if find node_modules -name '*.node' | grep -q .; then echo 'native addon in the production dependencies: install them on NODE_IMAGE' >&2; exit 1; fi \
+ && ln -s /app/dist/main.js /usr/local/bin/kiosk-agent \
+ && mkdir -p /data && chown node:node /data && chmod 0700 /data
 USER node
 VOLUME ["/data"]
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD ["node", "/app/dist/main.js", "health"]
-ENTRYPOINT ["node", "/app/dist/main.js"]
+EXPOSE 8080
+# SIGTERM (docker stop) makes the agent publish `stopped` and `offline`, flush its cache and exit 0
+# within 5 s. Node runs as PID 1 and handles the signal itself; it starts no child processes.
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["kiosk-agent", "health"]
+ENTRYPOINT ["kiosk-agent"]
 CMD ["run"]
+LABEL org.opencontainers.image.title="kiosk-agent" \
+      org.opencontainers.image.description="Boot-time device-code sign-in agent for headless kiosks: shows the code and QR, keeps the device signed in, reports over MQTT." \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.base.name="${NODE_IMAGE}"
