@@ -193,8 +193,16 @@ export class Auth {
   }
 
   private async msalAccount(): Promise<AccountInfo | undefined> {
-    const accounts = await this.app.getTokenCache().getAllAccounts();
-    return accounts[0];
+    try {
+      const accounts = await this.app.getTokenCache().getAllAccounts();
+      return accounts[0];
+    } catch (e) {
+      // A cache file of the right shape whose entries MSAL cannot read (it throws on every access): start over.
+      this.log.warn({ err: e instanceof Error ? e.name : 'Error' }, 'token cache unreadable by MSAL; removed, sign-in needed');
+      this.app.clearCache();
+      await this.cache.clear();
+      return undefined;
+    }
   }
 
   private extraQuery(): Record<string, string> | undefined {

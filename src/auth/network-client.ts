@@ -24,6 +24,8 @@ export interface NetworkClientDeps {
 }
 
 const DEFAULT_INTERVAL_S = 5;
+/** A longer device-code lifetime is taken as a day (RFC 8628 providers use minutes): times stay real dates. */
+const MAX_CODE_LIFETIME_S = 86_400;
 /** RFC 8628 §3.5: after `slow_down` the interval grows by 5 s for every later poll. */
 const SLOW_DOWN_STEP_MS = 5_000;
 
@@ -71,9 +73,15 @@ export class ProviderNetworkClient implements INetworkModule {
       track.lastPollAt = this.d.clock.now();
     }
     const response = await this.send<T>(url, { method: 'POST', headers: options?.headers, body: options?.body });
-    const body = response.body as Record<string, unknown>;
+    // JSON `null`, an array or a number: no field of it can be read.
+    const body: Record<string, unknown> = isObject(response.body) ? response.body : {};
 
     if (isDeviceCodeEndpoint(url)) return this.onDeviceCodeResponse(response, body);
+    if (!isTokenResponse(response.body)) {
+      // MSAL would fail on it with a TypeError (or store it in the cache): a fault of the provider, said so.
+      const failure = (this.lastFailure ??= { kind: 'provider', code: 'invalid_token_response', description: 'the provider answered with a malformed token response', status: response.status });
+      throw new AuthError(failure.code, failure.description);
+    }
     if (track && body.error === 'slow_down') {
       track.intervalMs += SLOW_DOWN_STEP_MS;
       this.d.log.info({ interval_s: track.intervalMs / 1000 }, 'provider asked to slow down; polling less often');
@@ -83,19 +91,21 @@ export class ProviderNetworkClient implements INetworkModule {
   }
 
   private onDeviceCodeResponse<T>(response: NetworkResponse<T>, body: Record<string, unknown>): NetworkResponse<T> {
-    // MSAL does not check this response for an error and would call back with no code at all.
-    if (response.status !== 200 || typeof body.user_code !== 'string' || typeof body.device_code !== 'string') {
-      const failure = (this.lastFailure ??= { kind: 'provider', code: 'invalid_device_code_response', description: 'the provider answered without a device code' });
+    // MSAL checks nothing here: without a code, a URL or a lifetime it would show `undefined` and poll for ever.
+    const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? Math.min(body.expires_in, MAX_CODE_LIFETIME_S) : undefined;
+    if (response.status !== 200 || !isText(body.user_code) || !isText(body.device_code) || !isText(body.verification_uri) || expiresIn === undefined) {
+      const failure = (this.lastFailure ??= { kind: 'provider', code: 'invalid_device_code_response', description: 'the provider answered without a usable device code' });
       throw new AuthError(failure.code, failure.description);
     }
-    const interval = typeof body.interval === 'number' && body.interval > 0 ? body.interval : DEFAULT_INTERVAL_S;
+    // Never wait past the code's end for the first poll (the display would show a dead code).
+    const interval = Math.min(typeof body.interval === 'number' && body.interval > 0 ? body.interval : DEFAULT_INTERVAL_S, expiresIn);
     this.codes.set(body.device_code, {
-      verificationUriComplete: typeof body.verification_uri_complete === 'string' ? body.verification_uri_complete : undefined,
+      verificationUriComplete: isText(body.verification_uri_complete) ? body.verification_uri_complete : undefined,
       intervalMs: interval * 1000,
       lastPollAt: this.d.clock.now(),
     });
     // Without an interval MSAL polls in a busy loop.
-    return { ...response, body: { ...body, interval } as T };
+    return { ...response, body: { ...body, expires_in: expiresIn, interval } as T };
   }
 
   private async send<T>(url: string, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<NetworkResponse<T>> {
@@ -126,7 +136,7 @@ export class ProviderNetworkClient implements INetworkModule {
 
   private noteProviderError(url: string, status: number, body: unknown): void {
     const b = isObject(body) ? body : {};
-    const error = typeof b.error === 'string' ? b.error : `http_${status}`;
+    const error = typeof b.error === 'string' && OAUTH_ERROR.test(b.error) ? b.error : `http_${status}`;
     if (error === 'authorization_pending' || error === 'slow_down') return;
     const aadsts = Array.isArray(b.error_codes) && typeof b.error_codes[0] === 'number' ? `AADSTS${b.error_codes[0]}` : undefined;
     const description = typeof b.error_description === 'string' ? scrub(b.error_description.split(/\r?\n/)[0] ?? '') : `HTTP ${status}`;
@@ -138,6 +148,24 @@ export class ProviderNetworkClient implements INetworkModule {
 const isDeviceCodeEndpoint = (url: string): boolean => new URL(url).pathname.endsWith('/devicecode');
 const stripQuery = (url: string): string => url.split('?')[0] ?? url;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isText = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '';
+
+/** RFC 6749 §5.2: an error code is printable ASCII without `"` or `\`. */
+const OAUTH_ERROR = /^[\x20\x21\x23-\x5B\x5D-\x7E]{1,256}$/;
+/** Token-response fields MSAL calls string methods on (or writes to the cache as strings), and the ones it adds up. */
+const TOKEN_STRINGS = ['error_description', 'suberror', 'access_token', 'id_token', 'refresh_token', 'client_info', 'token_type', 'scope', 'foci'];
+const TOKEN_NUMBERS = ['expires_in', 'ext_expires_in', 'refresh_in', 'refresh_token_expires_in'];
+const isSeconds = (v: unknown): boolean => (typeof v === 'number' && Number.isFinite(v) && v >= 0) || (typeof v === 'string' && /^\d{1,12}$/.test(v));
+
+/** A token endpoint's JSON (success or error) with the types MSAL relies on; non-JSON text reads as `{}`. */
+function isTokenResponse(v: unknown): boolean {
+  return (
+    isObject(v) &&
+    (v.error === undefined || (typeof v.error === 'string' && OAUTH_ERROR.test(v.error))) &&
+    TOKEN_STRINGS.every((k) => v[k] === undefined || typeof v[k] === 'string') &&
+    TOKEN_NUMBERS.every((k) => v[k] === undefined || isSeconds(v[k]))
+  );
+}
 
 function parseJson(text: string): unknown {
   try {

@@ -50,14 +50,17 @@ const DECLINED = new Set(['authorization_declined', 'access_denied']);
 const INTERACTION = new Set(['invalid_grant', 'no_tokens_found', 'interaction_required', 'login_required', 'consent_required', 'no_account_found']);
 const DISCOVERY = new Set(['endpoints_resolution_error', 'openid_config_error', 'untrusted_authority', 'issuer_validation_failed']);
 
+/** The fix for a code; own entries only (a provider's error may well be `constructor` or `__proto__`). */
+const fixFor = (code: string): string | undefined => (Object.hasOwn(FIXES, code) ? FIXES[code] : undefined);
+
 export function fault(code: string, detail?: string): ProviderFault {
-  const fix = FIXES[code] ?? DEFAULT_FIX;
+  const fix = fixFor(code) ?? DEFAULT_FIX;
   return { code, message: detail ? `${detail}; ${fix}` : fix };
 }
 
 function providerFault(f: ProviderFailure): ProviderFault {
   const code = f.aadsts ?? f.code;
-  const fix = FIXES[code] ?? FIXES[f.code] ?? DEFAULT_FIX;
+  const fix = fixFor(code) ?? fixFor(f.code) ?? DEFAULT_FIX;
   return { code, message: `${f.code}: ${fix}` };
 }
 
@@ -81,13 +84,14 @@ export function classify(error: unknown, wire: ProviderFailure | undefined): Out
   if (!(error instanceof AuthError)) {
     return { kind: 'fatal', fault: fault('unexpected', error instanceof Error ? error.name : 'unknown error') };
   }
-  const code = error.errorCode;
+  // MSAL copies a provider's `error` into `errorCode` (and the description into `errorMessage`) as they come.
+  const code = String(error.errorCode);
   if (code === 'device_code_polling_cancelled') return { kind: 'cancelled' };
   if (code === 'device_code_expired') return { kind: 'expired' };
   if (error instanceof InteractionRequiredAuthError || INTERACTION.has(code)) return { kind: 'interaction_required', code };
   if (wire) return fromWire(wire);
   if (DISCOVERY.has(code)) return { kind: 'fatal', fault: fault(code === 'endpoints_resolution_error' ? 'issuer_not_trusted' : 'authority_not_found') };
-  const oauthError = error.errorMessage.split(/[\s:]/)[0] ?? '';
+  const oauthError = String(error.errorMessage).split(/[\s:]/)[0] ?? '';
   if (EXPIRED.has(oauthError)) return { kind: 'expired' };
   if (DECLINED.has(oauthError)) return { kind: 'declined' };
   if (code === 'network_error' || code === 'provider_unreachable') return { kind: 'network', code };

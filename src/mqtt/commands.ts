@@ -129,7 +129,7 @@ export class CommandHandler {
     try {
       return await Promise.race([COMMANDS[name](context), timeout]);
     } catch (e) {
-      return fail('failed', messageOf(e));
+      return fail('failed', messageOf(e).trim() || 'the command failed without saying why');
     } finally {
       clearTimeout(timer);
     }

@@ -1,0 +1,178 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import cron from 'node-cron';
+import type { Config } from './config.js';
+import { messageOf } from './errors.js';
+
+export const DISPLAY_NAMES = ['terminal', 'framebuffer', 'web'] as const;
+export type DisplayName = (typeof DISPLAY_NAMES)[number];
+
+/** A value as a problem quotes it: on one line, at most 80 characters, a URL's password masked. */
+export function shown(value: string): string {
+  let text = value;
+  if (URL.canParse(value) && new URL(value).password !== '') {
+    const url = new URL(value);
+    url.password = '***';
+    text = url.href;
+  }
+  const escaped = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text).slice(1, -1);
+  return escaped.replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
+/** Each method checks one setting and records a problem naming it and the fix; it returns a usable value either way. */
+export class Validator {
+  constructor(
+    private readonly values: Record<string, string | undefined>,
+    private readonly problems: string[],
+  ) {}
+
+  private fail<T>(name: string, message: string, fallback: T): T {
+    this.problems.push(`${name}: ${message}`);
+    return fallback;
+  }
+
+  optional(name: string): string | undefined {
+    return this.values[name];
+  }
+
+  text(name: string): string {
+    return this.values[name] ?? this.fail(name, 'is required; set it (see README, Configuration)', '');
+  }
+
+  clientId(name: string): string {
+    const value = this.values[name];
+    if (value === undefined) return this.fail(name, 'is required; set it to the application (client) id of your app registration', '');
+    if (!/^[\w.:-]+$/.test(value)) return this.fail(name, `"${shown(value)}" is not a client id; copy the Application (client) ID from the app registration`, '');
+    return value;
+  }
+
+  url(name: string, protocols: readonly string[]): string {
+    const value = this.text(name);
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return this.fail(name, `"${shown(value)}" is not a URL; use ${protocols.map((p) => `${p}//host`).join(', ')}`, value);
+    }
+    if (!protocols.includes(url.protocol)) return this.fail(name, `"${shown(value)}" must start with ${protocols.map((p) => `${p}//`).join(' or ')}`, value);
+    return value;
+  }
+
+  authority(name: string): string {
+    const value = this.values[name];
+    if (value === undefined) return this.fail(name, 'is required; set it to your authority, e.g. https://contoso.ciamlogin.com/', '');
+    const url = this.url(name, ['https:']);
+    try {
+      const u = new URL(url);
+      if (u.search || u.hash) return this.fail(name, `"${shown(value)}" must not have a query or fragment; use e.g. https://contoso.ciamlogin.com/`, url);
+      return u.href.endsWith('/') ? u.href : `${u.href}/`;
+    } catch {
+      return url;
+    }
+  }
+
+  knownAuthorities(name: string, authority: string): string[] {
+    const own = URL.canParse(authority) ? [new URL(authority).origin] : [];
+    const extra = (this.values[name] ?? '').split(/\s+/).filter(Boolean).flatMap((item) => {
+      if (!URL.canParse(item) || new URL(item).protocol !== 'https:')
+        return this.fail(name, `"${shown(item)}" is not an https origin; list origins like https://<tenant-id>.ciamlogin.com`, []);
+      return [new URL(item).origin];
+    });
+    return [...new Set([...own, ...extra])];
+  }
+
+  query(name: string): Record<string, string> {
+    const value = this.values[name];
+    if (value === undefined) return {};
+    const params = new URLSearchParams(value);
+    const out: Record<string, string> = {};
+    for (const [k, v] of params) {
+      if (!k || !v) return this.fail(name, `"${shown(value)}" must be k=v pairs joined by &, e.g. dc=ESTS-PUB-WUS2-AZ1-FD000-TEST1`, {});
+      out[k] = v;
+    }
+    return out;
+  }
+
+  deviceId(name: string): string {
+    const given = this.values[name];
+    const value = given ?? hostname().split('.')[0] ?? '';
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(value))
+      return this.fail(name, `"${shown(value)}"${given === undefined ? ' (the hostname)' : ''} may only use letters, digits, "_" and "-" (1 to 64); set KIOSK_DEVICE_ID`, 'invalid');
+    return value;
+  }
+
+  readablePath(name: string): string | undefined {
+    const path = this.values[name];
+    if (path === undefined) return undefined;
+    try {
+      readFileSync(path);
+    } catch (e) {
+      return this.fail(name, `cannot read ${shown(path)} (${shown(messageOf(e))}); point it at a readable PEM file`, path);
+    }
+    return path;
+  }
+
+  topic(name: string): string {
+    const value = this.text(name);
+    if (!/^[^#+/\s]+(\/[^#+/\s]+)*$/.test(value)) return this.fail(name, `"${shown(value)}" is not a topic prefix; use segments without +, #, spaces or empty parts, e.g. kiosk`, value);
+    return value;
+  }
+
+  cron(name: string): string {
+    const value = this.text(name);
+    // node-cron expands ranges into lists before it checks them: "1-99999999" would hang it. No field
+    // takes a number above 99 (steps aside), and no sensible expression is that long.
+    const oversized = value.length > 1_000 || /\d{3,}/.test(value.replace(/\/\d+/g, ''));
+    if (oversized || !cron.validate(value)) return this.fail(name, `"${shown(value)}" is not a cron expression; use five or six fields, e.g. "*/15 * * * *"`, value);
+    return value;
+  }
+
+  displays(name: string): DisplayName[] {
+    const items = this.text(name).split(',').map((s) => s.trim()).filter(Boolean);
+    const unknown = items.filter((d) => !(DISPLAY_NAMES as readonly string[]).includes(d));
+    if (items.length === 0 || unknown.length > 0)
+      return this.fail(name, `unknown display "${shown(unknown.join(','))}"; use a comma list of ${DISPLAY_NAMES.join(', ')}`, []);
+    return [...new Set(items)] as DisplayName[];
+  }
+
+  geometry(name: string): Config['framebuffer']['geometry'] {
+    const value = this.values[name];
+    if (value === undefined) return undefined;
+    const m = /^(\d{2,5})x(\d{2,5})x(16|24|32)$/.exec(value);
+    if (!m) return this.fail(name, `"${shown(value)}" must be WIDTHxHEIGHTxBPP with BPP 16, 24 or 32, e.g. 800x480x32`, undefined);
+    return { width: Number(m[1]), height: Number(m[2]), bpp: Number(m[3]) as 16 | 24 | 32 };
+  }
+
+  integer(name: string, min: number, max: number, what: string): number {
+    const value = this.text(name);
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) return this.fail(name, `"${shown(value)}" is not ${what}`, min);
+    return n;
+  }
+
+  cacheKey(name: string): string | undefined {
+    const value = this.values[name];
+    if (value !== undefined && value.length < 16)
+      return this.fail(name, 'is too short; use at least 16 characters, e.g. the output of `openssl rand -base64 32`', undefined);
+    return value;
+  }
+
+  words(name: string, pattern: RegExp, what: string): string[] {
+    const items = this.text(name).split(/\s+/).filter(Boolean);
+    if (items.length === 0 || !items.every((w) => pattern.test(w))) return this.fail(name, `must be ${what}`, items);
+    return items;
+  }
+
+  boolean(name: string): boolean {
+    const value = this.text(name).toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(value)) return true;
+    if (['false', '0', 'no', 'off'].includes(value)) return false;
+    return this.fail(name, `"${shown(value)}" is not true or false`, false);
+  }
+
+  oneOf(name: string, allowed: readonly string[]): string {
+    const value = this.text(name);
+    if (!allowed.includes(value)) return this.fail(name, `"${shown(value)}" must be one of ${allowed.join(', ')}`, allowed[0] ?? '');
+    return value;
+  }
+}
