@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { AgentState } from '../state.js';
 import { QUIET_ZONE, qrMatrix } from './qr.js';
 import { secondsUntil } from './view.js';
 import type { View } from './view.js';
@@ -10,17 +9,9 @@ import type { View } from './view.js';
  * Nothing in it is secret: a View carries what is on screen anyway (user code, URL, account name),
  * never a device code or a token.
  */
-export interface PageState {
-  readonly title: string;
-  readonly state: AgentState;
-  readonly headline: string;
-  readonly userCode?: string;
-  readonly verificationUri?: string;
-  /** What the QR encodes. */
-  readonly qrText?: string;
+export interface PageState extends Pick<View, 'title' | 'state' | 'headline' | 'userCode' | 'verificationUri' | 'qrText' | 'accountName'> {
   /** `/qr.svg?v=…`: a new address whenever the QR changes, so the page never shows a cached old one. */
   readonly qrUrl?: string;
-  readonly accountName?: string;
   /** The View's steady status (absolute times): the page does its own counting down. */
   readonly status: string;
   /** Epoch ms at which the user code expires. */
