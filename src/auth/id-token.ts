@@ -1,4 +1,4 @@
-import { createLocalJWKSet, jwtVerify, errors as joseErrors } from 'jose';
+import type * as JoseModule from 'jose';
 import type { JSONWebKeySet, JWTPayload } from 'jose';
 import type { Claims } from '../state.js';
 
@@ -29,23 +29,27 @@ const CLOCK_TOLERANCE_S = 120;
  * then only the allow-listed claims are returned.
  */
 export async function verifyIdToken(token: string, d: IdTokenDeps): Promise<Claims> {
+  // Loaded on first use, not at boot: the first code on screen does not wait for it.
+  const jose = await import('jose');
   const issuer = await d.issuer();
   let payload: JWTPayload;
   try {
-    payload = await verifyWith(token, issuer, d, await d.keys(false));
+    payload = await verifyWith(jose, token, issuer, d, await d.keys(false));
   } catch (e) {
-    if (!(e instanceof joseErrors.JWKSNoMatchingKey)) throw reject(e);
+    if (!(e instanceof jose.errors.JWKSNoMatchingKey)) throw reject(jose, e);
     try {
-      payload = await verifyWith(token, issuer, d, await d.keys(true));
+      payload = await verifyWith(jose, token, issuer, d, await d.keys(true));
     } catch (again) {
-      throw reject(again);
+      throw reject(jose, again);
     }
   }
   return Object.fromEntries(d.allowed.filter((k) => payload[k] !== undefined).map((k) => [k, payload[k]]));
 }
 
-async function verifyWith(token: string, issuer: string, d: IdTokenDeps, jwks: JSONWebKeySet): Promise<JWTPayload> {
-  const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), {
+type Jose = typeof JoseModule;
+
+async function verifyWith(jose: Jose, token: string, issuer: string, d: IdTokenDeps, jwks: JSONWebKeySet): Promise<JWTPayload> {
+  const { payload } = await jose.jwtVerify(token, jose.createLocalJWKSet(jwks), {
     algorithms: ['RS256'],
     audience: d.clientId,
     clockTolerance: CLOCK_TOLERANCE_S,
@@ -58,8 +62,8 @@ async function verifyWith(token: string, issuer: string, d: IdTokenDeps, jwks: J
   return payload;
 }
 
-function reject(e: unknown): IdTokenInvalid {
+function reject(jose: Jose, e: unknown): IdTokenInvalid {
   if (e instanceof IdTokenInvalid) return e;
-  if (e instanceof joseErrors.JOSEError) return new IdTokenInvalid(e.code);
+  if (e instanceof jose.errors.JOSEError) return new IdTokenInvalid(e.code);
   return new IdTokenInvalid(e instanceof Error ? e.message : String(e));
 }
