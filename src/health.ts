@@ -79,7 +79,8 @@ export async function checkHealth(stateDir: string, now = Date.now()): Promise<s
   return problems;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this id runs (EPERM: it does, as another user). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

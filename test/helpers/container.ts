@@ -7,6 +7,7 @@ import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'mqtt';
 import { freePort, Observer } from './broker.js';
+import { isAlive } from '../../src/health.js';
 
 export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 /** Makes an engine and the base images available on a machine with no registry (see .ci/run). */
@@ -131,7 +132,7 @@ async function withLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
     } catch {
       const pid = Number(await readFile(join(dir, 'pid'), 'utf8').catch(() => '0'));
       const age = Date.now() - (await stat(dir).then((s) => s.mtimeMs).catch(() => Date.now()));
-      if ((pid > 0 && !alive(pid)) || (pid === 0 && age > 10_000)) await rm(dir, { recursive: true, force: true });
+      if ((pid > 0 && !isAlive(pid)) || (pid === 0 && age > 10_000)) await rm(dir, { recursive: true, force: true });
       else if (Date.now() > deadline) throw new Error(`image build lock ${dir} held too long`);
       else await sleep(500);
     }
@@ -143,14 +144,6 @@ async function withLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** `docker-compose` 1.29 when installed, else Compose v2 (`docker compose`). */
 export function composeCommand(): [string, string[]] {
