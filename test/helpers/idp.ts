@@ -95,11 +95,14 @@ export async function startTestIdp(options: Omit<IdpOptions, 'dir'> = {}): Promi
   const earlierIssued = new Set<string>();
 
   async function control(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-    const res = await fetch(new URL(path, first.controlUrl), {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const send = () =>
+      fetch(new URL(path, first.controlUrl), {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    // After a restart the first call may pick a pooled connection the old server closed: one retry.
+    const res = await send().catch(send);
     return { status: res.status, body: (await res.json()) as unknown };
   }
   async function ok<T>(method: string, path: string, body?: unknown): Promise<T> {
