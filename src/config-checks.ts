@@ -9,14 +9,18 @@ export type DisplayName = (typeof DISPLAY_NAMES)[number];
 
 /** A value as a problem quotes it: on one line, at most 80 characters, a URL's password masked. */
 export function shown(value: string): string {
-  let text = value;
-  if (URL.canParse(value) && new URL(value).password !== '') {
-    const url = new URL(value);
-    url.password = '***';
-    text = url.href;
-  }
+  const text = withoutPassword(value, '***');
   const escaped = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text).slice(1, -1);
   return escaped.replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
+/** The value with a URL's password (e.g. `mqtts://user:secret@host`) replaced by `mask`; other values as they are. */
+export function withoutPassword(value: string, mask: string): string {
+  if (!URL.canParse(value)) return value;
+  const url = new URL(value);
+  if (url.password === '') return value;
+  url.password = mask;
+  return url.href;
 }
 
 /** Each method checks one setting and records a problem naming it and the fix; it returns a usable value either way. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { DISPLAY_NAMES, shown, Validator } from './config-checks.js';
+import { DISPLAY_NAMES, shown, Validator, withoutPassword } from './config-checks.js';
 import type { DisplayName } from './config-checks.js';
 import { ConfigError, messageOf } from './errors.js';
 
@@ -167,7 +167,7 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
 /** The effective settings, secrets masked, for `kiosk-agent config`. */
 export function describeConfig(values: Readonly<Record<string, string | undefined>>): Record<string, string | null> {
   return Object.fromEntries(
-    Object.entries(values).map(([k, v]) => [k, v === undefined ? null : SECRET_SETTINGS.has(k) ? '********' : v]),
+    Object.entries(values).map(([k, v]) => [k, v === undefined ? null : SECRET_SETTINGS.has(k) ? '********' : withoutPassword(v, '********')]),
   );
 }
 

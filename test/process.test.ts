@@ -119,6 +119,7 @@ test('config prints the effective values with secrets masked', async () => {
     KIOSK_AUTHORITY: 'https://contoso.ciamlogin.com',
     KIOSK_MQTT_PASSWORD: secret,
     KIOSK_CACHE_KEY: `${secret}-key`,
+    KIOSK_MQTT_URL: `mqtts://kiosk:${secret}-in-url@broker.example:8883`,
     KIOSK_DISPLAYS: 'web',
   });
   assert.equal(code, 0, stderr);
@@ -126,6 +127,7 @@ test('config prints the effective values with secrets masked', async () => {
   assert.equal(printed.KIOSK_AUTHORITY, 'https://contoso.ciamlogin.com');
   assert.equal(printed.KIOSK_MQTT_PASSWORD, '********');
   assert.equal(printed.KIOSK_CACHE_KEY, '********');
+  assert.equal(printed.KIOSK_MQTT_URL, 'mqtts://kiosk:********@broker.example:8883', 'a password inside a URL is masked too');
   assert.ok(!stdout.includes(secret) && !stderr.includes(secret));
   assert.match(stderr, /KIOSK_DISPLAYS is not a kiosk-agent setting/);
 });
