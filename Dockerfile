@@ -6,10 +6,10 @@
 # NODE_IMAGE is the base of the images. Node 22 is the line with official images for all three
 # architectures (Node 24 has no arm/v7 image). Builds on a machine without a multi-arch registry pass an
 # architecture-specific tag, e.g. --build-arg NODE_IMAGE=node:22-bookworm-slim-arm64.
-# BUILD_IMAGE runs npm and the TypeScript build. Their output is plain JavaScript, the same on every
-# architecture (the runtime stage checks that no native addon slipped in), so a cross-architecture build
-# passes the build machine's own Node image here (e.g. node:22-bookworm-slim on amd64) and nothing but the
-# last few steps runs under emulation.
+# BUILD_IMAGE runs npm and the build. Their output is plain JavaScript, the same on every architecture
+# (prod-deps checks that no native addon slipped in), so a cross-architecture build passes the build
+# machine's own Node image here (e.g. node:22-bookworm-slim on amd64) and nothing but the last few steps
+# runs under emulation.
 ARG NODE_IMAGE=node:22-bookworm-slim
 ARG BUILD_IMAGE=${NODE_IMAGE}
 
@@ -19,25 +19,30 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
-# 2. dist/ for the agent (without the local identity provider and the demo launcher) and for the idp.
+# 2. Type-checked, then bundled: dist/main.js and its chunks hold the agent with all of its dependencies;
+#    dist/idp/main.js is the local identity provider, which loads its packages from node_modules.
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build \
- && mkdir -p /out \
- && cp -a dist /out/agent && rm -rf /out/agent/idp /out/agent/demo.js \
- && cp -a dist /out/idp && rm -rf /out/idp/demo.js \
+RUN npx tsc -p tsconfig.build.json \
+ && npm run build \
+ && mkdir -p /out/idp \
+ && cp -a dist /out/agent && rm -rf /out/agent/idp \
+ && cp -a dist/idp /out/idp/idp \
  && chmod 0755 /out/agent/main.js
 
 # 3. Production dependencies only, exactly as locked (type declarations and source maps dropped: nothing
-#    reads them at run time).
+#    reads them at run time), for the idp; the agent's bundle needs none of them, only their licences.
 FROM ${BUILD_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
- && find node_modules -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
+ && if find node_modules -name '*.node' | grep -q .; then echo 'native addon in the production dependencies: the bundle cannot hold it' >&2; exit 1; fi \
+ && find node_modules -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete \
+ && mkdir -p /licenses \
+ && find node_modules -type f \( -iname 'licen[cs]e*' -o -iname 'copying*' -o -iname 'notice*' \) -exec cp --parents {} /licenses/ \;
 
-# 4. The local identity provider (SPEC §6), never part of the production image. It runs the compiled
+# 4. The local identity provider (SPEC §6), never part of the production image. It runs the built
 #    src/idp with the production dependencies plus node-forge (its certificate library, a devDependency,
 #    which has no dependencies of its own), copied at the locked version from the build's node_modules.
 FROM ${NODE_IMAGE} AS idp
@@ -56,9 +61,10 @@ HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=3 \
 ENTRYPOINT ["node", "/app/dist/idp/main.js"]
 CMD ["--host", "0.0.0.0", "--port", "8443", "--control-host", "0.0.0.0", "--control-port", "8444", "--dir", "/idp"]
 
-# 5. The agent (default target). Code and dependencies belong to root and are read-only to the agent,
-#    which runs as `node` (uid 1000) and writes only below /data (token cache, provider metadata,
-#    status.json for the health check). Works with a read-only root filesystem.
+# 5. The agent (default target): the bundle and the licences of what it holds, no node_modules. Code
+#    belongs to root and is read-only to the agent, which runs as `node` (uid 1000) and writes only below
+#    /data (token cache, provider metadata, status.json for the health check). Works with a read-only
+#    root filesystem.
 FROM ${NODE_IMAGE} AS runtime
 ARG NODE_IMAGE
 ARG VERSION=unknown
@@ -68,11 +74,10 @@ ENV NODE_ENV=production \
     KIOSK_CACHE_PATH=/data/token-cache.json \
     KIOSK_WEB_HOST=0.0.0.0
 WORKDIR /app
-COPY --from=prod-deps /app/node_modules ./node_modules
 COPY package.json ./
+COPY --from=prod-deps /licenses ./licenses
 COPY --from=build /out/agent ./dist
-RUN if find node_modules -name '*.node' | grep -q .; then echo 'native addon in the production dependencies: install them on NODE_IMAGE' >&2; exit 1; fi \
- && ln -s /app/dist/main.js /usr/local/bin/kiosk-agent \
+RUN ln -s /app/dist/main.js /usr/local/bin/kiosk-agent \
  && mkdir -p /data && chown node:node /data && chmod 0700 /data
 USER node
 VOLUME ["/data"]

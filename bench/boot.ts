@@ -27,8 +27,11 @@ const broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 
 await delay(500);
 const subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${brokerPort}`);
 const retainedAt = new Map<string, number>();
+const signedIn = new Set<string>();
 subscriber.on('message', (topic, payload) => {
-  if (payload.length > 0 && (JSON.parse(payload.toString()) as { user_code?: string }).user_code) retainedAt.set(topic, performance.now());
+  const state = payload.length > 0 ? (JSON.parse(payload.toString()) as { state?: string; user_code?: string }) : {};
+  if (state.user_code) retainedAt.set(topic, performance.now());
+  if (state.state === 'signed_in') signedIn.add(topic);
 });
 await subscriber.subscribeAsync('kiosk/+/state');
 
@@ -67,12 +70,16 @@ for (let i = 0; i < ROUNDS; i++) {
 }
 
 // Signed in and idle: the agent's RSS and CPU, against the sample's RSS once it has its tokens.
+// Its own code: the boot rounds' killed agents left theirs pending, and the oldest would be approved.
 const idle = await startUntil([join(ROOT, 'dist/main.js')], agentEnv('idle'), (o) => /Code: \w+/.test(o), ROOT);
-await approvePending(idp.controlUrl);
+await approvePending(idp.controlUrl, /Code: (\w+)/.exec(idle.stdout())?.[1]);
 const signedSample = await startUntil(['--require', join(ROOT, 'bench/rss-at-exit.cjs'), sampleApp], trust, hasCode, ROOT);
 await approvePending(idp.controlUrl, /\b([A-Z0-9]{8,9})\b/.exec(signedSample.stdout())?.[1]);
 await new Promise((r) => signedSample.child.on('exit', r));
 const sampleRss = Number(/rss-kb=(\d+)/.exec(signedSample.stderr())?.[1]) / 1024;
+for (const t0 = performance.now(); !signedIn.has('kiosk/idle/state'); await delay(100)) {
+  if (performance.now() - t0 > 30_000) throw new Error('the idle agent did not sign in');
+}
 await delay(10_000);
 const agentRss = await rssMiB(idle.child.pid ?? 0);
 const cpu0 = await cpuSeconds(idle.child.pid ?? 0);

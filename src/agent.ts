@@ -64,11 +64,15 @@ export class Agent {
 
   async start(): Promise<void> {
     this.displays = startDisplays(this.machine, { config: this.d.config, log: this.log, clock: this.d.clock ?? systemClock, stdout: this.d.stdout });
-    await this.mqtt.start();
-    await this.status.start();
+    // MQTT.js loads while the status file and provider metadata are read; sign-in starts once it is
+    // loaded (never waiting for the broker itself), so the broker can still hear `starting`.
+    const mqtt = this.mqtt.start();
+    const status = this.status.start();
     await this.auth.start();
     this.scheduler.start();
+    await mqtt;
     this.lifecycle.start();
+    await status;
   }
 
   /** SPEC §5: polling cancelled, `stopped` shown and published, cache flushed, `offline` published; the caller bounds the time. */

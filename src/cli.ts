@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+// Inlined by the bundler, so `dist/` needs no package.json beside it to know its version.
+import pkg from '../package.json' with { type: 'json' };
 
 export type Command = 'run' | 'health' | 'config' | 'watch' | 'help' | 'version';
 
@@ -54,6 +55,5 @@ export function parseInvocation(argv: readonly string[]): Invocation {
 }
 
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }

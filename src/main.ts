@@ -1,12 +1,8 @@
 #!/usr/bin/env node
-import { Agent } from './agent.js';
 import { parseInvocation, USAGE, version } from './cli.js';
 import { describeConfig, loadConfig } from './config.js';
 import type { LoadedConfig } from './config.js';
 import { ConfigError, messageOf } from './errors.js';
-import { checkHealth } from './health.js';
-import { createLogger } from './log.js';
-import { runWatch, watchSettings } from './mqtt/watch.js';
 import type { Logger } from './log.js';
 
 /** SPEC §5: a stop request ends the process within 5 s, whatever hangs. */
@@ -28,6 +24,8 @@ function configure(configFile: string | undefined): LoadedConfig {
 }
 
 async function run(loaded: LoadedConfig): Promise<void> {
+  // Each command loads only what it runs: `health` every 30 s in a container must stay cheap.
+  const [{ Agent }, { createLogger }] = await Promise.all([import('./agent.js'), import('./log.js')]);
   const log = createLogger(loaded.config.logLevel);
   for (const warning of loaded.warnings) log.warn(warning);
   process.on('uncaughtException', (e) => crash(log, e));
@@ -80,12 +78,14 @@ async function main(): Promise<void> {
       return;
     }
     case 'health': {
+      const { checkHealth } = await import('./health.js');
       const problems = await checkHealth(configure(invocation.configFile).config.stateDir);
       if (problems.length === 0) return void process.stdout.write('healthy\n');
       fail(`unhealthy: ${problems.join('; ')}`, 1);
       break;
     }
     case 'watch': {
+      const { runWatch, watchSettings } = await import('./mqtt/watch.js');
       let mqtt;
       try {
         mqtt = watchSettings(process.env, { url: invocation.url, prefix: invocation.prefix });

@@ -1,4 +1,5 @@
-import QRCode from 'qrcode';
+// The encoder alone: the package's entry also loads its PNG, SVG and terminal renderers, which nothing here uses.
+import { create } from 'qrcode/lib/core/qrcode.js';
 
 /** A QR symbol's modules. `isDark` is false outside the symbol, so callers can draw a quiet zone by reading past the edge. */
 export interface QrMatrix {
@@ -12,7 +13,7 @@ export const QUIET_ZONE = 4;
 
 /** Encodes `text` with error correction M (survives ~15% damage: glare, a smudged screen). Throws when the text is too long for a QR code. */
 export function qrMatrix(text: string): QrMatrix {
-  const { modules } = QRCode.create(text, { errorCorrectionLevel: 'M' });
+  const { modules } = create(text, { errorCorrectionLevel: 'M' });
   const size = modules.size;
   const data = Uint8Array.from(modules.data);
   return {

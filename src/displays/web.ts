@@ -62,7 +62,6 @@ export class WebDisplay implements Display {
     const bound = (server.address() as AddressInfo).port;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}/`;
     this.deps.log.info({ module: 'web', url, port: bound }, 'kiosk page listening');
-    this.beat();
   }
 
   render(view: View): void {
@@ -123,6 +122,7 @@ export class WebDisplay implements Display {
     req.socket.setNoDelay(true);
     req.socket.setKeepAlive(true, HEARTBEAT_MS);
     this.streams.add(res);
+    if (this.heartbeat === undefined) this.beat();
     res.on('close', () => this.streams.delete(res));
     res.on('error', () => this.streams.delete(res));
     res.write(`retry: ${RETRY_MS}\n`);
@@ -142,10 +142,12 @@ export class WebDisplay implements Display {
     res.write(chunk);
   }
 
+  /** Keeps open streams alive through proxies; with no page open it stops, so an idle kiosk has no timer here. */
   private beat(): void {
     this.heartbeat = this.deps.clock.setTimeout(() => {
+      this.heartbeat = undefined;
       for (const res of this.streams) this.write(res, ': heartbeat\n\n');
-      if (this.server !== undefined) this.beat();
+      if (this.server !== undefined && this.streams.size > 0) this.beat();
     }, HEARTBEAT_MS);
     this.heartbeat.unref?.();
   }

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { IClientPublishOptions, MqttClient, Store } from 'mqtt';
 import type { Config } from '../config.js';
 import { messageOf } from '../errors.js';
@@ -90,18 +91,27 @@ export class MqttPublisher {
     this.d.machine.on('state', this.onState);
     this.d.machine.on('claims', this.onClaims);
     this.d.machine.on('event', this.onEvent);
-    // MQTT.js takes a few hundred ms to load on a Pi: load it while the first code is being fetched,
-    // not before, so the broker never delays the code on screen.
-    const connecting = import('mqtt').then((mqtt) => {
-      if (this.stopping) return;
-      this.wire((this.client = mqtt.connect(config.mqtt.url, options)), url, mqtt.Store);
-      this.log.info({ url, root: this.topics.root }, 'MQTT starting');
-    });
-    connecting.catch((e: unknown) => this.log.error({ url, err: messageOf(e) }, 'MQTT is not started'));
+    // MQTT.js takes a few hundred ms to load on a Pi: loaded here, not with the agent's code, so that
+    // other commands never load it and the agent can overlap it with its own start-up.
+    let mqtt;
+    try {
+      mqtt = await import('./mqtt-js.js');
+    } catch (e) {
+      this.log.error({ url, err: messageOf(e) }, 'MQTT is not started');
+      return;
+    }
+    if (this.stopping) return;
+    this.wire((this.client = mqtt.connect(config.mqtt.url, options)), url, mqtt.Store);
+    this.log.info({ url, root: this.topics.root }, 'MQTT starting');
   }
 
   private wire(client: MqttClient, url: string, NewStore: typeof Store): void {
-    client.on('connect', () => this.onConnect(url));
+    client.on('connect', () => {
+      // MQTT.js leaves Nagle on for TCP and TLS, so the small publishes after the CONNACK could wait on each
+      // other's acknowledgements. Every reconnect brings a new socket. (ws sets it on its own socket.)
+      (client.stream as Partial<Pick<Socket, 'setNoDelay'>>).setNoDelay?.(true);
+      this.onConnect(url);
+    });
     client.on('close', () => {
       // What was in flight on the lost connection is dropped, not replayed ahead of the fresh state:
       // every (re)connect publishes the latest availability, state and claims instead.
