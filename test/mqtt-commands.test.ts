@@ -117,6 +117,7 @@ test('malformed, unknown, oversized and bad-transaction requests get error respo
     ['status', JSON.stringify({ transaction: { nested: true } }), 'bad_request'],
     ['reboot', '{}', 'unknown_command'],
     ['status', Buffer.alloc(5_000, 0x20), 'too_large'],
+    ['status', Buffer.alloc(200_000, 0x20), 'too_large'],
     ['status', Buffer.from([0xff, 0xfe, 0x00]), 'bad_json'],
   ];
   for (const [command, payload, code] of cases) {

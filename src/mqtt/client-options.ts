@@ -13,8 +13,12 @@ export interface ConnectionTuning {
   readonly keepaliveSeconds?: number;
 }
 
-/** Largest packet this client accepts from the broker (MQTT 5); bigger ones are never delivered to it. */
-const MAX_INCOMING_PACKET = 64 * 1024;
+/**
+ * Largest packet this client accepts from the broker (MQTT 5); bigger ones are never delivered, so their
+ * senders get no answer. Well above the 4 KiB request limit, so an oversized request up to here is still
+ * answered `too_large`, and small enough that a Pi never buffers more than this for one message.
+ */
+const MAX_INCOMING_PACKET = 1024 * 1024;
 
 /**
  * MQTT.js options for `mqtt://`, `mqtts://`, `ws://` and `wss://` (SPEC §3): broker CA, client
