@@ -32,7 +32,8 @@ export class Agent {
   private readonly lifecycle: Lifecycle;
   private readonly scheduler: Scheduler;
   private readonly status: StatusFile;
-  private readonly mqtt: MqttPublisher;
+  /** Absent when MQTT is off (`KIOSK_MQTT_URL=off`). */
+  private readonly mqtt?: MqttPublisher;
   private readonly shutdown = new AbortController();
   private displays?: { stop(): Promise<void> };
   private readonly log: Logger;
@@ -58,15 +59,16 @@ export class Agent {
       },
     });
     this.lifecycle = new Lifecycle({ machine: this.machine, auth: this.auth, schedule: this.scheduler, clock, log: this.log, timings: d.timings ?? DEFAULT_TIMINGS });
-    this.mqtt = new MqttPublisher({ config: d.config, machine: this.machine, operations: this.lifecycle, log: this.log, version: d.version ?? '0.0.0' });
-    this.status = new StatusFile({ stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => this.mqtt.mqttStatus() });
+    if (d.config.mqtt.enabled)
+      this.mqtt = new MqttPublisher({ config: d.config, machine: this.machine, operations: this.lifecycle, log: this.log, version: d.version ?? '0.0.0' });
+    this.status = new StatusFile({ stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => this.mqtt?.mqttStatus() ?? 'disabled' });
   }
 
   async start(): Promise<void> {
     this.displays = startDisplays(this.machine, { config: this.d.config, log: this.log, clock: this.d.clock ?? systemClock, stdout: this.d.stdout });
     // MQTT.js loads while the status file and provider metadata are read; sign-in starts once it is
     // loaded (never waiting for the broker itself), so the broker can still hear `starting`.
-    const mqtt = this.mqtt.start();
+    const mqtt = this.mqtt?.start();
     const status = this.status.start();
     await this.auth.start();
     this.scheduler.start();
@@ -82,7 +84,7 @@ export class Agent {
     this.shutdown.abort();
     this.machine.go('stopped');
     await this.auth.flush();
-    await this.mqtt.stop();
+    await this.mqtt?.stop();
     await Promise.allSettled([this.displays?.stop(), this.status.stop()]);
   }
 }

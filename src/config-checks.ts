@@ -50,15 +50,17 @@ export class Validator {
     return value;
   }
 
-  url(name: string, protocols: readonly string[]): string {
+  /** `alternative`: a word the setting also accepts, named in the fix (e.g. `off`). */
+  url(name: string, protocols: readonly string[], alternative?: string): string {
     const value = this.text(name);
+    const or = alternative === undefined ? '' : `, or ${alternative}`;
     let url: URL;
     try {
       url = new URL(value);
     } catch {
-      return this.fail(name, `"${shown(value)}" is not a URL; use ${protocols.map((p) => `${p}//host`).join(', ')}`, value);
+      return this.fail(name, `"${shown(value)}" is not a URL; use ${protocols.map((p) => `${p}//host`).join(', ')}${or}`, value);
     }
-    if (!protocols.includes(url.protocol)) return this.fail(name, `"${shown(value)}" must start with ${protocols.map((p) => `${p}//`).join(' or ')}`, value);
+    if (!protocols.includes(url.protocol)) return this.fail(name, `"${shown(value)}" must start with ${protocols.map((p) => `${p}//`).join(' or ')}${or}`, value);
     return value;
   }
 

@@ -17,6 +17,8 @@ export interface Config {
   readonly extraQueryParameters: Readonly<Record<string, string>>;
   readonly deviceId: string;
   readonly mqtt: {
+    /** False when `KIOSK_MQTT_URL` is `off`: a standalone kiosk with no broker. */
+    readonly enabled: boolean;
     readonly url: string;
     readonly username?: string;
     readonly password?: string;
@@ -134,7 +136,8 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
     extraQueryParameters: v.query('KIOSK_EXTRA_QUERY_PARAMETERS'),
     deviceId: v.deviceId('KIOSK_DEVICE_ID'),
     mqtt: {
-      url: v.url('KIOSK_MQTT_URL', ['mqtt:', 'mqtts:', 'ws:', 'wss:']),
+      enabled: values.KIOSK_MQTT_URL !== 'off',
+      url: values.KIOSK_MQTT_URL === 'off' ? 'off' : v.url('KIOSK_MQTT_URL', ['mqtt:', 'mqtts:', 'ws:', 'wss:'], 'off'),
       username: v.optional('KIOSK_MQTT_USERNAME'),
       password: v.optional('KIOSK_MQTT_PASSWORD'),
       ca: v.readablePath('KIOSK_MQTT_CA'),

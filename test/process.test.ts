@@ -47,6 +47,23 @@ test('health: 0 while the agent runs, non-zero once it has stopped', async (t) =
   assert.match(stopped.stderr, /stopped|not running/);
 });
 
+test('KIOSK_MQTT_URL=off: a standalone kiosk signs in and is healthy with no broker', async (t) => {
+  const { idp, agent, mqtt } = await startKiosk(t, { env: { KIOSK_MQTT_URL: 'off' } });
+  await agent.waitForState('awaiting_sign_in');
+  await approveNext(idp);
+  await agent.waitForState('signed_in');
+  const env = { KIOSK_CLIENT_ID: 'x', KIOSK_AUTHORITY: idp.authority, KIOSK_CACHE_PATH: join(agent.dir, 'token-cache.json'), KIOSK_MQTT_URL: 'off' };
+  const health = await cli(['health'], env);
+  assert.equal(health.code, 0, health.stderr);
+  const status = JSON.parse(await readFile(join(agent.dir, 'status.json'), 'utf8')) as { mqtt: string };
+  assert.equal(status.mqtt, 'disabled');
+  assert.ok(!agent.logs().some((l) => /MQTT/.test(l.msg)), 'nothing about MQTT in the log');
+  assert.equal(mqtt.messages.filter((m) => m.topic.startsWith('kiosk/')).length, 0, 'nothing published on the test broker');
+  const wrong = await cli(['config'], { KIOSK_CLIENT_ID: 'x', KIOSK_AUTHORITY: idp.authority, KIOSK_MQTT_URL: 'of' });
+  assert.equal(wrong.code, 78);
+  assert.match(wrong.stderr, /KIOSK_MQTT_URL: .*, or off/, 'the fix names off');
+});
+
 test('a corrupt cache is moved aside and replaced by a fresh sign-in', async (t) => {
   const kiosk = await startKiosk(t);
   await kiosk.agent.waitForState('awaiting_sign_in');

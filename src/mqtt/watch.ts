@@ -122,6 +122,7 @@ export function watchSettings(env: NodeJS.ProcessEnv, flags: WatchFlags = {}, re
   if (!/^[^#+/\s]+(\/[^#+/\s]+)*$/.test(prefix))
     problems.push(`KIOSK_MQTT_PREFIX (--prefix): "${prefix}" is not a topic prefix; use segments without +, #, spaces or empty parts`);
   const settings = {
+    enabled: true,
     url,
     prefix,
     username: get('KIOSK_MQTT_USERNAME'),
