@@ -11,14 +11,36 @@ const isTempOf = (name: string, entry: string): boolean =>
   entry.length > name.length + 5 && entry.startsWith(`${name}.`) && entry.endsWith('.tmp');
 
 /**
+ * Paths whose leftovers this process has cleared. A writer killed mid-write (SIGKILL, power cut) leaves
+ * its temp behind, and the next process picks a new name, so without a sweep they pile up one per crash.
+ * Keyed by path, and only ever grows by the few files a process writes: harmless to share.
+ */
+const swept = new Map<string, Promise<void>>();
+
+/** Before this process's first temp for `path` exists: no temp of a write still in progress can be taken. */
+function sweepOnce(path: string): Promise<void> {
+  let sweep = swept.get(path);
+  if (sweep === undefined) {
+    sweep = removeStaleTemps(path).then(
+      () => undefined,
+      () => undefined, // the write that follows reports what is wrong with the directory
+    );
+    swept.set(path, sweep);
+  }
+  return sweep;
+}
+
+/**
  * Replaces `path` with `data` so that after a crash or power cut the file holds either the old or the
  * new content, never a mix: write a temp file in the same directory, fsync it, rename it over the
  * target, fsync the directory (which makes the rename itself durable).
  *
  * The file gets exactly `mode`, whatever the umask. The directory must exist. On failure the temp
- * file is removed and the error rethrown (errno codes such as ENOSPC, EROFS, EACCES, ENOTDIR).
+ * file is removed and the error rethrown (errno codes such as ENOSPC, EROFS, EACCES, ENOTDIR). The first
+ * write to a path in a process first removes the temps that killed writers left beside it.
  */
 export async function writeAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  await sweepOnce(path);
   const dir = dirname(path);
   const temp = join(dir, tempName(basename(path)));
   try {

@@ -1,4 +1,4 @@
-import { readFile, mkdir } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeAtomic } from './atomic-file.js';
 import type { Clock } from './clock.js';
@@ -35,6 +35,8 @@ export class StatusFile {
   private timer?: ReturnType<typeof setInterval>;
   private writing = Promise.resolve();
   private readonly path: string;
+  /** errno code of the failing writes, so a full or read-only disk is logged once, not on every state. */
+  private failing?: string;
 
   constructor(private readonly d: HealthDeps) {
     this.path = join(d.stateDir, STATUS_FILE);
@@ -58,7 +60,18 @@ export class StatusFile {
     const status: Status = { pid: process.pid, state: snap.state, since: snap.since, confirmed_at: this.d.clock.now(), mqtt: this.d.mqttStatus() };
     this.writing = this.writing
       .then(() => writeAtomic(this.path, JSON.stringify(status), 0o644))
-      .catch((e: unknown) => this.d.log.warn({ code: (e as NodeJS.ErrnoException).code, path: this.path }, 'cannot write the status file'));
+      .then(
+        () => {
+          if (this.failing !== undefined) this.d.log.info({ path: this.path }, 'status file written again');
+          this.failing = undefined;
+        },
+        (e: unknown) => {
+          const code = (e as NodeJS.ErrnoException).code ?? 'Error';
+          if (this.failing !== code)
+            this.d.log.warn({ code, path: this.path }, 'cannot write the status file; `kiosk-agent health` reports unhealthy until it can');
+          this.failing = code;
+        },
+      );
     return this.writing;
   }
 }
@@ -69,14 +82,31 @@ export async function checkHealth(stateDir: string, now = Date.now()): Promise<s
   try {
     status = JSON.parse(await readFile(join(stateDir, STATUS_FILE), 'utf8')) as Status;
   } catch {
-    return [`no status in ${stateDir}: the agent is not running or KIOSK_STATE_DIR differs`];
+    return [`no status in ${stateDir}: ${(await unwritable(stateDir)) ?? 'the agent is not running or KIOSK_STATE_DIR differs'}`];
   }
   const problems: string[] = [];
   if (!isAlive(status.pid)) problems.push(`agent process ${status.pid} is not running`);
   if (status.state === 'stopped') problems.push('agent has stopped');
-  if (now - status.confirmed_at > STALE_MS) problems.push(`state not confirmed for ${Math.round((now - status.confirmed_at) / 1000)} s`);
+  if (now - status.confirmed_at > STALE_MS) {
+    const why = await unwritable(stateDir);
+    problems.push(`state not confirmed for ${Math.round((now - status.confirmed_at) / 1000)} s${why === undefined ? '' : `: ${why}`}`);
+  }
   if (status.mqtt === 'disconnected') problems.push('MQTT is not connected');
   return problems;
+}
+
+/** Why the agent cannot write its status in `dir` (read-only or full volume), or undefined when it could. */
+async function unwritable(dir: string): Promise<string | undefined> {
+  try {
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') return `the agent cannot record its state: ${dir} is on a read-only volume (EROFS)`;
+    if (code === 'EACCES') return `the agent cannot record its state: ${dir} is not writable (EACCES)`;
+    return undefined;
+  }
+  const fs = await statfs(dir).catch(() => undefined);
+  return fs?.bavail === 0 ? `the agent cannot record its state: the volume holding ${dir} is full (ENOSPC)` : undefined;
 }
 
 /** Whether a process with this id runs (EPERM: it does, as another user). */

@@ -41,6 +41,18 @@ const codeOf = (e: unknown): string =>
   (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' ? (e as NodeJS.ErrnoException).code : undefined) ??
   (e instanceof Error ? e.name : 'Error');
 
+/** What to do about a failed write, by errno code: the log line a kiosk's operator acts on. */
+const WRITE_FIXES: Readonly<Record<string, string>> = {
+  ENOSPC: 'free space on the volume holding KIOSK_CACHE_PATH',
+  EDQUOT: 'raise the disk quota of the volume holding KIOSK_CACHE_PATH, or free space on it',
+  EROFS: 'the volume holding KIOSK_CACHE_PATH is read-only: mount it read-write, or point KIOSK_CACHE_PATH at a writable volume',
+  EACCES: "give the agent's user write access to the directory of KIOSK_CACHE_PATH",
+  EPERM: "give the agent's user write access to the directory of KIOSK_CACHE_PATH",
+  ENOTDIR: 'a parent of KIOSK_CACHE_PATH is a file: point KIOSK_CACHE_PATH at a directory',
+  EISDIR: 'KIOSK_CACHE_PATH is a directory: point it at a file name',
+};
+const fixFor = (code: string): string => WRITE_FIXES[code] ?? 'check that the directory of KIOSK_CACHE_PATH is writable';
+
 /** ISO 8601 basic format (no colons: valid on every filesystem, and sorts by time). */
 const fileTime = (ms: number): string => new Date(ms).toISOString().replace(/[-:]/g, '');
 
@@ -183,7 +195,10 @@ export class CacheStore {
     const failure: CacheWriteFailure = { code, operation, path: this.path, at: new Date(this.#clock.now()).toISOString() };
     // One error line per failure streak, not one per MSAL cache access.
     if (this.#lastOk || this.lastWriteError?.code !== code)
-      this.#log.error({ path: this.path, code, operation }, 'token cache write failed; retrying on the next save');
+      this.#log.error(
+        { path: this.path, code, operation, fix: fixFor(code) },
+        'token cache write failed; the sign-in is kept in memory but lost on restart; retrying on the next save',
+      );
     this.#lastOk = false;
     this.lastWriteError = failure;
     try {

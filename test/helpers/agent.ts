@@ -35,12 +35,15 @@ export interface SpawnOptions {
   args?: string[];
   /** Reuse a directory (cache and status survive a restart). */
   dir?: string;
+  /** A command that runs node, e.g. `['nsenter', '--mount=/proc/PID/ns/mnt', '--']` (it must exec, so the pid stays the agent's). */
+  wrap?: string[];
 }
 
 /** Starts the real agent (`src/main.ts` under tsx) with the given settings; logs are read back from stderr. */
 export async function spawnAgent(o: SpawnOptions): Promise<AgentProcess> {
   const dir = o.dir ?? (await mkdtemp(join(tmpdir(), 'kiosk-agent-')));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...(o.args ?? [])], {
+  const [command, ...prefix] = [...(o.wrap ?? []), process.execPath];
+  const child = spawn(command!, [...prefix, '--import', 'tsx', join(ROOT, 'src/main.ts'), ...(o.args ?? [])], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',
