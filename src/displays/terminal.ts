@@ -69,6 +69,7 @@ export class TerminalDisplay implements Display {
     this.tty = screen.isTTY === true;
     this.failure = undefined;
     this.last = '';
+    if (!this.owned) allowListeners(screen, 1);
     screen.on('error', this.onError);
     if (this.tty) {
       screen.on('resize', this.onResize);
@@ -106,7 +107,17 @@ export class TerminalDisplay implements Display {
     if (this.tty && this.failure === undefined) screen.write(`${RESET}${SHOW_CURSOR}\r\n`);
     if (this.owned) await closeStream(screen);
     screen.removeListener('error', this.onError);
+    if (!this.owned) allowListeners(screen, -1);
   }
+}
+
+/**
+ * Several agents in one process share stdout, one display each: their `error` and `resize` listeners
+ * are intended, not a leak (no MaxListenersExceededWarning). A limit of 0 (none) stays none.
+ */
+function allowListeners(screen: Screen, change: number): void {
+  const max = screen.getMaxListeners();
+  if (max > 0) screen.setMaxListeners(max + change);
 }
 
 /** Ends a stream this display opened; gives up waiting after a second (a wedged tty must not hold up shutdown). */

@@ -93,6 +93,6 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     controlUrl: `http://${urlHost(WILDCARDS.has(controlHost) ? '127.0.0.1' : controlHost)}:${controlPort}/`,
     port,
     controlPort,
-    close: () => (closing ??= Promise.all([shut(wire), shut(control)]).then(() => undefined)),
+    close: () => (closing ??= Promise.all([shut(wire), shut(control)]).then(() => store.flush())),
   };
 }

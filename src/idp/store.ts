@@ -13,6 +13,8 @@ interface StateFile {
 }
 
 const DAY = 24 * 60 * 60 * 1000;
+/** Changes within this window share one write: the whole state is rewritten each time. */
+const SAVE_DELAY_MS = 200;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const isGuid = (s: string): boolean => GUID.test(s);
@@ -30,6 +32,7 @@ export const shortId = (prefix: string): string => `${prefix}-${randomBytes(4).t
  */
 export class Store {
   private readonly issuedValues: string[] = [];
+  private pending?: NodeJS.Timeout;
 
   private constructor(
     private readonly file: string,
@@ -49,7 +52,7 @@ export class Store {
     const state: StateFile = loaded ?? { version: 1, tenantId: randomUUID(), users: defaultUsers(), deviceCodes: [], refreshTokens: [] };
     if (tenantId !== undefined) state.tenantId = tenantId.toLowerCase();
     const store = new Store(file, state);
-    store.save();
+    store.flush();
     return store;
   }
 
@@ -114,10 +117,31 @@ export class Store {
     return [...this.issuedValues];
   }
 
-  /** Writes the state atomically, dropping device codes a day past expiry and expired refresh tokens. */
+  /**
+   * Drops device codes a day past expiry and expired refresh tokens, and writes the state soon: a
+   * write per request made a busy provider (a fleet booting at once) spend its time serialising.
+   */
   save(now = Date.now()): void {
+    this.prune(now);
+    this.pending ??= setTimeout(() => {
+      try {
+        this.flush();
+      } catch (e) {
+        console.error(`idp: cannot save ${this.file}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }, SAVE_DELAY_MS).unref();
+  }
+
+  /** Writes the state atomically now (`close()` calls it). */
+  flush(now = Date.now()): void {
+    clearTimeout(this.pending);
+    this.pending = undefined;
+    this.prune(now);
+    writeFileAtomic(this.file, `${JSON.stringify(this.state, null, 2)}\n`);
+  }
+
+  private prune(now: number): void {
     this.state.deviceCodes = this.state.deviceCodes.filter((r) => r.expiresAt + DAY > now);
     this.state.refreshTokens = this.state.refreshTokens.filter((r) => r.expiresAt > now);
-    writeFileAtomic(this.file, `${JSON.stringify(this.state, null, 2)}\n`);
   }
 }
