@@ -1,9 +1,13 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { AuthError } from '@azure/msal-node';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { sleep } from '../clock.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { scrub } from '../log.js';
+import { AnswerTooLargeError, HttpTimeoutError, httpsRequest } from './https-request.js';
+import type { HttpAnswer } from './https-request.js';
 import type { ProviderFailure } from './provider-errors.js';
 import type { MetadataStore } from './metadata-store.js';
 
@@ -19,7 +23,7 @@ export interface NetworkClientDeps {
   log: Logger;
   clock: Clock;
   metadata: MetadataStore;
-  /** Aborted on shutdown: every request in flight and every wait ends at once. */
+  /** Aborted on shutdown: every request in flight and every wait ends at once, pooled connections close. */
   signal: AbortSignal;
 }
 
@@ -28,9 +32,18 @@ const DEFAULT_INTERVAL_S = 5;
 const MAX_CODE_LIFETIME_S = 86_400;
 /** RFC 8628 §3.5: after `slow_down` the interval grows by 5 s for every later poll. */
 const SLOW_DOWN_STEP_MS = 5_000;
+/** Discovery documents and key sets are kilobytes: a broken or hostile provider must not fill a Pi's memory. */
+const MAX_ANSWER_BYTES = 1 << 20;
+/**
+ * An idle connection is closed after this (or sooner when the server's Keep-Alive says so): polls a
+ * few seconds apart reuse it, a refresh hours later opens a fresh one rather than trust a stale one.
+ */
+const KEEP_ALIVE = { keepAlive: true, timeout: 30_000 };
+/** A skew past the ID-token tolerance is worth a line in the log (`Date` has whole seconds: less is noise). */
+const CLOCK_SKEW_WARN_MS = 120_000;
 
 /**
- * MSAL's HTTP layer, replaced (MSAL-NOTES.md) to give every call a bounded timeout, honour the
+ * MSAL's HTTP layer, replaced (MSAL-NOTES.md) to give every call a bounded timeout and size, honour the
  * provider's polling interval and `slow_down`, keep the last good discovery document and keys for a
  * boot without network, keep Entra's error details that MSAL drops, and keep 5xx/429 answers
  * out of MSAL's in-memory throttling (the agent runs its own backoff, honouring `Retry-After`).
@@ -38,9 +51,18 @@ const SLOW_DOWN_STEP_MS = 5_000;
 export class ProviderNetworkClient implements INetworkModule {
   /** The most recent failure seen on the wire; read by `classify` when MSAL hides the cause. */
   lastFailure: ProviderFailure | undefined;
+  /**
+   * The kiosk's clock minus the provider's, from the last answer's `Date` header (0 until one came):
+   * a fresh ID token is judged by the provider's time, as a Pi's clock may be hours off before NTP.
+   */
+  clockSkewMs = 0;
   private readonly codes = new Map<string, CodeTrack>();
+  /** Per client, never global: several agents share one process (fleet benchmark), each closes its own. Plain http only for test providers. */
+  private readonly agents = { https: new HttpsAgent(KEEP_ALIVE), http: new HttpAgent(KEEP_ALIVE) };
 
-  constructor(private readonly d: NetworkClientDeps) {}
+  constructor(private readonly d: NetworkClientDeps) {
+    d.signal.addEventListener('abort', () => Object.values(this.agents).forEach((a) => a.destroy()), { once: true });
+  }
 
   verificationUriComplete(deviceCode: string): string | undefined {
     return this.codes.get(deviceCode)?.verificationUriComplete;
@@ -108,30 +130,46 @@ export class ProviderNetworkClient implements INetworkModule {
     return { ...response, body: { ...body, expires_in: expiresIn, interval } as T };
   }
 
-  private async send<T>(url: string, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<NetworkResponse<T>> {
+  private async send<T>(url: string, init: { method: 'GET' | 'POST'; headers?: Record<string, string>; body?: string }): Promise<NetworkResponse<T>> {
     this.lastFailure = undefined;
-    const signal = AbortSignal.any([this.d.signal, AbortSignal.timeout(this.d.timeoutMs)]);
-    let res: Response;
-    let text: string;
+    let res: HttpAnswer;
     try {
-      res = await fetch(url, { ...init, signal });
-      text = await res.text();
+      const agent = new URL(url).protocol === 'http:' ? this.agents.http : this.agents.https;
+      res = await httpsRequest(url, { ...init, agent, timeoutMs: this.d.timeoutMs, maxBytes: MAX_ANSWER_BYTES, signal: this.d.signal });
     } catch (e) {
-      const reason = this.d.signal.aborted ? 'stopping' : describeFetchError(e, this.d.timeoutMs);
-      this.lastFailure = { kind: 'network', code: 'provider_unreachable', description: reason };
-      this.d.log.warn({ url: stripQuery(url), reason }, 'identity provider unreachable');
-      throw new AuthError('provider_unreachable', reason);
+      // An unavailable provider has said all it needs in its status and Retry-After, whatever its body.
+      if (!(e instanceof AnswerTooLargeError && isUnavailable(e.answer.status))) throw this.unreachable(url, e);
+      res = e.answer;
     }
-    const headers = Object.fromEntries(res.headers.entries());
-    const body = parseJson(text);
-    if (res.status >= 500 || res.status === 429) {
-      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), this.d.clock.now());
+    this.noteProviderClock(res.headers.date);
+    const body = parseJson(res.text);
+    if (isUnavailable(res.status)) {
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after'], this.d.clock.now());
       this.lastFailure = { kind: 'unavailable', code: `http_${res.status}`, description: `the provider answered HTTP ${res.status}`, retryAfterMs };
       this.d.log.warn({ url: stripQuery(url), status: res.status, retry_after_ms: retryAfterMs }, 'identity provider unavailable');
       throw new AuthError(`http_${res.status}`, `the provider answered HTTP ${res.status}`);
     }
     if (res.status >= 400) this.noteProviderError(url, res.status, body);
-    return { headers, body: body as T, status: res.status };
+    return { headers: res.headers, body: body as T, status: res.status };
+  }
+
+  private noteProviderClock(date: string | undefined): void {
+    const at = date === undefined ? Number.NaN : Date.parse(date);
+    if (Number.isNaN(at)) return;
+    const skew = this.d.clock.now() - at;
+    const wasOff = Math.abs(this.clockSkewMs) > CLOCK_SKEW_WARN_MS;
+    if (Math.abs(skew) > CLOCK_SKEW_WARN_MS && !wasOff)
+      this.d.log.warn({ skew_s: Math.round(skew / 1000) }, "the device clock differs from the identity provider's; check NTP");
+    this.clockSkewMs = skew;
+  }
+
+  private unreachable(url: string, e: unknown): AuthError {
+    const stopping = this.d.signal.aborted;
+    const reason = stopping ? 'stopping' : describeWireError(e, this.d.timeoutMs);
+    this.lastFailure = { kind: 'network', code: 'provider_unreachable', description: reason };
+    // A request ended by shutdown says nothing about the provider.
+    if (!stopping) this.d.log.warn({ url: stripQuery(url), reason }, 'identity provider unreachable');
+    return new AuthError('provider_unreachable', reason);
   }
 
   private noteProviderError(url: string, status: number, body: unknown): void {
@@ -145,10 +183,12 @@ export class ProviderNetworkClient implements INetworkModule {
   }
 }
 
+const isUnavailable = (status: number): boolean => status >= 500 || status === 429;
 const isDeviceCodeEndpoint = (url: string): boolean => new URL(url).pathname.endsWith('/devicecode');
 const stripQuery = (url: string): string => url.split('?')[0] ?? url;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isText = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '';
+/** Non-blank and well-formed: MSAL URI-encodes these, and a lone surrogate makes it throw. */
+const isText = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '' && !/\p{Cs}/u.test(v);
 
 /** RFC 6749 §5.2: an error code is printable ASCII without `"` or `\`. */
 const OAUTH_ERROR = /^[\x20\x21\x23-\x5B\x5D-\x7E]{1,256}$/;
@@ -175,7 +215,7 @@ function parseJson(text: string): unknown {
   }
 }
 
-function parseRetryAfter(value: string | null, now: number): number | undefined {
+function parseRetryAfter(value: string | undefined, now: number): number | undefined {
   if (!value) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
@@ -183,8 +223,10 @@ function parseRetryAfter(value: string | null, now: number): number | undefined 
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-function describeFetchError(e: unknown, timeoutMs: number): string {
-  if (e instanceof DOMException && e.name === 'TimeoutError') return `no answer within ${timeoutMs / 1000} s`;
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (e instanceof Error ? e.message : String(e));
+/** The error code alone (`ECONNREFUSED`, `CERT_HAS_EXPIRED`): `classify` reads TLS faults from it. */
+function describeWireError(e: unknown, timeoutMs: number): string {
+  if (e instanceof HttpTimeoutError) return `no answer within ${timeoutMs / 1000} s`;
+  if (e instanceof AnswerTooLargeError) return `answer larger than ${MAX_ANSWER_BYTES / 2 ** 20} MiB`;
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : e instanceof Error ? e.message : String(e);
 }
