@@ -64,6 +64,15 @@ for (const [fault, reason] of [
   });
 }
 
+test('the provider keys unreachable at sign-in: signed in, claims later, never signed out', async (t) => {
+  const { idp, agent } = await startKiosk(t, { before: (p) => p.faults({ drop_next: 1, drop_endpoints: ['keys'] }) });
+  await agent.waitForState('awaiting_sign_in');
+  await approveNext(idp);
+  await agent.waitForState('signed_in');
+  assert.ok(!agent.states().includes('error'), agent.states().join(' → '));
+  assert.ok((await idp.requests()).some((r) => r.endpoint === 'keys' && r.fault === 'drop'), 'the keys request was dropped');
+});
+
 for (const [kind, aadsts] of [
   ['unknown_clients', 'AADSTS700016'],
   ['public_client_disabled_clients', 'AADSTS7000218'],

@@ -9,7 +9,7 @@ import { scrub } from '../log.js';
 import type { Account, Claims } from '../state.js';
 import { CacheStore } from './cache-store.js';
 import { createCachePlugin } from './cache-plugin.js';
-import { IdTokenInvalid, verifyIdToken } from './id-token.js';
+import { EXPIRED, IdTokenInvalid, NOT_YET_VALID, verifyIdToken } from './id-token.js';
 import { MetadataStore } from './metadata-store.js';
 import { ProviderNetworkClient } from './network-client.js';
 import { classify, fault } from './provider-errors.js';
@@ -145,11 +145,16 @@ export class Auth {
     if (!result.account) return { kind: 'fatal', fault: fault('no_account', 'the provider returned no account (no ID token or client_info)') };
     const tokens = { account: toAccount(result.account), expiresAt: result.expiresOn?.getTime() ?? this.d.clock.now() };
     try {
-      return { kind: 'ok', tokens: { ...tokens, claims: await this.verify(result.idToken) } };
+      return { kind: 'ok', tokens: { ...tokens, claims: await this.verify(result.idToken, fresh) } };
     } catch (e) {
-      if (!(e instanceof IdTokenInvalid)) return this.failed(e);
-      // A cached ID token may simply have aged: fetch a fresh one; without network, carry on unverified.
-      if (!fresh && e.reason === 'ERR_JWT_EXPIRED') {
+      if (!(e instanceof IdTokenInvalid)) {
+        const outcome = this.failed(e);
+        // The provider's keys could not be fetched: the tokens stand, their claims wait for the next refresh.
+        return outcome.kind === 'network' ? { kind: 'ok', tokens: { ...tokens, claims: undefined } } : outcome;
+      }
+      // A cached ID token may simply have aged, or the kiosk's clock be off (a Pi before NTP): fetch a
+      // fresh one; without network, carry on unverified.
+      if (!fresh && (e.reason === EXPIRED || e.reason === NOT_YET_VALID)) {
         const refreshed = await this.silent(true);
         return refreshed.kind === 'network' ? { kind: 'ok', tokens: { ...tokens, claims: undefined } } : refreshed;
       }
@@ -159,11 +164,12 @@ export class Auth {
     }
   }
 
-  private verify(idToken: string): Promise<Claims> {
+  /** A fresh token is judged by the provider's clock (`clockSkewMs`), a cached one by the kiosk's. */
+  private verify(idToken: string, fresh: boolean): Promise<Claims> {
     return verifyIdToken(idToken, {
       clientId: this.d.config.clientId,
       allowed: this.d.config.claims,
-      now: () => this.d.clock.now(),
+      now: () => this.d.clock.now() - (fresh ? this.net.clockSkewMs : 0),
       issuer: async () => this.discovery().issuer,
       keys: async (fresh) => this.jwks(fresh),
     });

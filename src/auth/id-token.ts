@@ -10,6 +10,7 @@ export interface IdTokenDeps {
   issuer(): Promise<string>;
   /** The provider's published keys; `fresh` asks past any saved copy (a key rotation). */
   keys(fresh: boolean): Promise<JSONWebKeySet>;
+  /** The time to judge the token's `exp`, `nbf` and `iat` by (for a fresh token, the provider's). */
   now(): number;
 }
 
@@ -19,6 +20,10 @@ export class IdTokenInvalid extends Error {
     this.name = 'IdTokenInvalid';
   }
 }
+
+/** The reasons a token is rejected for its times alone: the kiosk's clock may be the one at fault. */
+export const EXPIRED = 'ERR_JWT_EXPIRED';
+export const NOT_YET_VALID = 'ERR_JWT_NOT_YET_VALID';
 
 /** Clock skew tolerated between the kiosk and the provider. */
 const CLOCK_TOLERANCE_S = 120;
@@ -32,13 +37,17 @@ export async function verifyIdToken(token: string, d: IdTokenDeps): Promise<Clai
   // Loaded on first use, not at boot: the first code on screen does not wait for it.
   const jose = await import('jose');
   const issuer = await d.issuer();
+  const now = d.now();
+  // Keys that cannot be fetched (no network) say nothing about the token: that error is not an IdTokenInvalid.
+  const keys = await d.keys(false);
   let payload: JWTPayload;
   try {
-    payload = await verifyWith(jose, token, issuer, d, await d.keys(false));
+    payload = await verifyWith(jose, token, issuer, d, keys, now);
   } catch (e) {
     if (!(e instanceof jose.errors.JWKSNoMatchingKey)) throw reject(jose, e);
+    const rotated = await d.keys(true);
     try {
-      payload = await verifyWith(jose, token, issuer, d, await d.keys(true));
+      payload = await verifyWith(jose, token, issuer, d, rotated, now);
     } catch (again) {
       throw reject(jose, again);
     }
@@ -48,12 +57,12 @@ export async function verifyIdToken(token: string, d: IdTokenDeps): Promise<Clai
 
 type Jose = typeof JoseModule;
 
-async function verifyWith(jose: Jose, token: string, issuer: string, d: IdTokenDeps, jwks: JSONWebKeySet): Promise<JWTPayload> {
+async function verifyWith(jose: Jose, token: string, issuer: string, d: IdTokenDeps, jwks: JSONWebKeySet, now: number): Promise<JWTPayload> {
   const { payload } = await jose.jwtVerify(token, jose.createLocalJWKSet(jwks), {
     algorithms: ['RS256'],
     audience: d.clientId,
     clockTolerance: CLOCK_TOLERANCE_S,
-    currentDate: new Date(d.now()),
+    currentDate: new Date(now),
     requiredClaims: ['exp', 'iat'],
   });
   // Entra's multi-tenant documents carry a `{tenantid}` template in the issuer.
@@ -64,6 +73,8 @@ async function verifyWith(jose: Jose, token: string, issuer: string, d: IdTokenD
 
 function reject(jose: Jose, e: unknown): IdTokenInvalid {
   if (e instanceof IdTokenInvalid) return e;
+  // A token from the future says more about the kiosk's clock than about the token.
+  if (e instanceof jose.errors.JWTClaimValidationFailed && (e.claim === 'nbf' || e.claim === 'iat')) return new IdTokenInvalid(NOT_YET_VALID);
   if (e instanceof jose.errors.JOSEError) return new IdTokenInvalid(e.code);
   return new IdTokenInvalid(e instanceof Error ? e.message : String(e));
 }

@@ -43,7 +43,7 @@ const DEFAULT_FIX = 'the identity provider refused the request: see Troubleshoot
 
 const TLS_CODES = new Set([
   'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 const EXPIRED = new Set(['expired_token', 'device_code_expired', 'bad_verification_code', 'code_expired']);
 const DECLINED = new Set(['authorization_declined', 'access_denied']);
@@ -66,6 +66,9 @@ function providerFault(f: ProviderFailure): ProviderFault {
 
 function fromWire(f: ProviderFailure): Outcome {
   if (f.kind === 'network') {
+    // A certificate "not yet valid" means the kiosk's clock is behind (a Pi before NTP): NTP fixes it
+    // within minutes, so it is retried like a network fault, not shown as an error for five.
+    if (f.description === 'CERT_NOT_YET_VALID') return { kind: 'network', code: 'clock_behind' };
     return TLS_CODES.has(f.description) ? { kind: 'fatal', fault: fault('tls_untrusted', f.description) } : { kind: 'network', code: f.code };
   }
   if (f.kind === 'unavailable') return { kind: 'network', code: f.code, retryAfterMs: f.retryAfterMs };
