@@ -33,6 +33,7 @@ test('SIGTERM while polling: stopped, cache flushed, exit 0 within 5 s', async (
   assert.equal(code, 0);
   assert.ok(took < 5_000, `exit took ${took} ms`);
   assert.equal(agent.states().at(-1), 'stopped');
+  assert.deepEqual(agent.logs().filter((l) => l.level === 'warn' || l.level === 'error').map((l) => l.msg), [], 'a clean stop warns about nothing');
 });
 
 test('health: 0 while the agent runs, non-zero once it has stopped', async (t) => {

@@ -120,7 +120,7 @@ export class MqttPublisher {
       stale.close(() => undefined);
       for (const done of this.pending) done();
       this.pending.clear();
-      if (this.online) this.log.warn({ url }, 'MQTT disconnected; reconnecting');
+      if (this.online && !this.stopping) this.log.warn({ url }, 'MQTT disconnected; reconnecting');
       this.online = false;
     });
     client.on('error', (e) => {
