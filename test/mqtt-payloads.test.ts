@@ -74,7 +74,7 @@ test('watch helpers: durations, terminal-safe text, settings from flags and envi
   assert.equal(safe(undefined), '-');
   assert.equal(safe('x'.repeat(40)).length, 32);
   assert.deepEqual(watchSettings({ KIOSK_MQTT_URL: 'mqtts://b:8883', KIOSK_MQTT_PASSWORD_FILE: '/p' }, { prefix: 'site' }, () => 'pw\n'), {
-    url: 'mqtts://b:8883', prefix: 'site', username: undefined, password: 'pw', ca: undefined, cert: undefined, key: undefined,
+    enabled: true, url: 'mqtts://b:8883', prefix: 'site', username: undefined, password: 'pw', ca: undefined, cert: undefined, key: undefined,
   });
   assert.throws(() => watchSettings({}, { url: 'http://x', prefix: 'a/#' }), (e: unknown) => e instanceof ConfigError && e.problems.length === 2);
 });
