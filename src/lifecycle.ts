@@ -43,6 +43,10 @@ type Pursuit = 'restore' | 'refresh';
 export class Lifecycle {
   private task?: AbortController;
   private refreshing?: Promise<Attempt['kind']>;
+  /** Callers that joined a running refresh: told the outcome of its next attempt. */
+  private readonly joiners: Array<(kind: Attempt['kind']) => void> = [];
+  /** Ends the wait before a refresh's next attempt (set while one is waiting). */
+  private retryNow?: () => void;
   private readonly log: Logger;
 
   constructor(private readonly d: LifecycleDeps) {
@@ -58,9 +62,17 @@ export class Lifecycle {
     });
   }
 
-  /** Refreshes now (schedule, expiry or operator); resolves with the first attempt's result. */
+  /**
+   * Refreshes now (schedule, expiry or operator); resolves with the first attempt's result. A refresh
+   * already running is joined, never doubled: the caller gets the outcome of its attempt in flight, or
+   * of one made at once in place of the rest of a backoff (an operator's "refresh" means now).
+   */
   refresh(): Promise<Attempt['kind'] | 'not_signed_in'> {
-    if (this.refreshing) return this.refreshing;
+    if (this.refreshing) {
+      const next = new Promise<Attempt['kind']>((resolve) => this.joiners.push(resolve));
+      this.retryNow?.();
+      return next;
+    }
     if (this.d.machine.snapshot.state !== 'signed_in') return Promise.resolve('not_signed_in');
     let first!: (kind: Attempt['kind']) => void;
     const firstResult = new Promise<Attempt['kind']>((resolve) => (first = resolve));
@@ -95,6 +107,7 @@ export class Lifecycle {
     this.task?.abort();
     this.task = undefined;
     this.refreshing = undefined;
+    for (const join of this.joiners.splice(0)) join('cancelled');
     this.d.schedule.clear();
   }
 
@@ -144,6 +157,7 @@ export class Lifecycle {
       const result = await this.d.auth.silent(kind === 'refresh');
       first?.(result.kind);
       first = undefined;
+      for (const join of this.joiners.splice(0)) join(result.kind);
       if (signal.aborted || result.kind === 'cancelled') return;
       switch (result.kind) {
         case 'ok':
@@ -161,21 +175,29 @@ export class Lifecycle {
           if (kind === 'refresh') this.d.machine.record('refresh_failed', { reason: result.code });
           const delay = backoff.next(result.retryAfterMs);
           const snap = this.d.machine.snapshot;
+          const until = this.untilRetryOrNow(signal);
           // SPEC §1: while the access token is valid the kiosk stays signed in and retries quietly.
           if (snap.state === 'signed_in' && (snap.tokenExpiresAt ?? 0) > this.d.clock.now() + delay) {
             this.d.machine.amend({ retryAt: this.d.clock.now() + delay, detail: 'Refresh failed; retrying' });
-            await sleep(delay, signal);
+            await sleep(delay, until);
           } else {
-            await this.wait('offline', { detail: 'Waiting for network', account: snap.account }, delay, signal);
+            await this.wait('offline', { detail: 'Waiting for network', account: snap.account }, delay, until);
           }
           continue;
         }
         case 'fatal':
           if (kind === 'refresh') this.d.machine.record('refresh_failed', { reason: result.fault.code });
-          await this.wait('error', { error: result.fault }, this.d.timings.errorRetryMs, signal);
+          await this.wait('error', { error: result.fault }, this.d.timings.errorRetryMs, this.untilRetryOrNow(signal));
           continue;
       }
     }
+  }
+
+  /** A signal for a retry's wait: aborted when the task is, or when `refresh()` asks for an attempt now. */
+  private untilRetryOrNow(signal: AbortSignal): AbortSignal {
+    const now = new AbortController();
+    this.retryNow = () => now.abort();
+    return AbortSignal.any([signal, now.signal]);
   }
 
   private showCode(code: DeviceCode, signal: AbortSignal): void {

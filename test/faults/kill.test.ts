@@ -9,25 +9,13 @@ import type { AgentProcess, LogLine } from '../helpers/agent.js';
 import type { RequestEntry } from '../helpers/idp.js';
 import { startKiosk } from '../helpers/kiosk.js';
 import { eventually } from '../helpers/wait.js';
-import { eachRound, record, rounds } from './report.js';
+import { eachRound, record, rounds, SEED, seededRandom } from './report.js';
 
 const CACHE_KEY = 'kill-test cache key, 32 characters';
 const TOPIC = 'kiosk/test-kiosk';
 /** Every provider answer waits this long, so a refresh is in flight long enough for a second one to overlap it. */
 const PROVIDER_DELAY_MS = 200;
 const SETTLED = ['signed_in', 'awaiting_sign_in', 'error', 'offline'];
-
-/** mulberry32: small, seedable, good enough to pick kill instants. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What a fresh subscriber is told on `topic` (the retained message), or undefined when nothing is retained. */
 async function retained(url: string, topic: string): Promise<string | undefined> {
@@ -73,9 +61,9 @@ async function savedSignIn(codec: CacheCodec, path: string): Promise<Saved> {
 const isState = (l: LogLine): boolean => l.msg === 'state';
 
 test('SIGKILL at random instants: the cache stays whole, the next boot resumes, MQTT tells the truth', { timeout: 20 * 60_000 }, async (t) => {
-  const seed = Number(process.env.FAULTS_SEED ?? Date.now() % 2 ** 31);
+  const seed = SEED;
   t.diagnostic(`seed ${seed} (FAULTS_SEED=${seed} repeats this run)`);
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const pick = <T>(weighted: Array<[T, number]>): T => {
     let r = random() * weighted.reduce((n, [, w]) => n + w, 0);
     for (const [value, w] of weighted) if ((r -= w) < 0) return value;

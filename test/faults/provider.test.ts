@@ -24,9 +24,11 @@ async function command(k: Kiosk, name: string): Promise<{ status: string; error?
   return JSON.parse(m.text) as { status: string; error?: { code: string } };
 }
 
-const retainedState = (k: Kiosk): string | undefined => {
+/** The retained state, and whether a retry is still pending in it (a round ends only once none is). */
+const retainedState = (k: Kiosk): { state?: string; retrying: boolean } => {
   const last = k.mqtt.last(`${ROOT}/state`);
-  return last && last.text ? (JSON.parse(last.text) as { state: string }).state : undefined;
+  const payload = last?.text ? (JSON.parse(last.text) as { state: string; retry_at?: string }) : undefined;
+  return { state: payload?.state, retrying: payload?.retry_at !== undefined };
 };
 
 /** Approves every code the provider shows until the agent is signed in again. */
@@ -176,7 +178,10 @@ test('identity provider faults in random order, while signing in and while signe
     await k.idp.faults({ reject_reused_refresh_tokens: true, enforce_interval: true });
     await signInAgain(k, screens);
     await screens.capture('signed_in');
-    await eventually(() => retainedState(k) === 'signed_in', 5_000, `${name}: retained state signed_in`);
+    await eventually(() => {
+      const retained = retainedState(k);
+      return retained.state === 'signed_in' && !retained.retrying;
+    }, 30_000, `${name}: retained state signed_in, no retry pending`);
     assert.equal(k.agent.child.exitCode, null, `${name}: the agent is still running`);
   });
   for (const e of result.errors) t.diagnostic(e);
