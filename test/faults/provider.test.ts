@@ -79,12 +79,17 @@ const FAULTS: Record<string, Fault> = {
   },
   async 'refresh: invalid_grant'(k, screens) {
     await k.idp.faults({ invalid_grant_next: 1 });
+    const codes = k.agent.states().filter((s) => s === 'awaiting_sign_in').length;
     assert.equal((await command(k, 'refresh')).status, 'error');
+    // The answer comes with the failed attempt; the new code follows it.
+    await k.agent.waitForState('awaiting_sign_in', 20_000, codes);
     await signInAgain(k, screens);
   },
   async 'refresh: refresh tokens revoked'(k, screens) {
     await k.idp.faults({ revoke_refresh_tokens: true });
+    const codes = k.agent.states().filter((s) => s === 'awaiting_sign_in').length;
     await command(k, 'refresh');
+    await k.agent.waitForState('awaiting_sign_in', 20_000, codes);
     await signInAgain(k, screens);
   },
   async 'refresh: three at once'(k) {
@@ -181,7 +186,7 @@ test('identity provider faults in random order, while signing in and while signe
     await eventually(() => {
       const retained = retainedState(k);
       return retained.state === 'signed_in' && !retained.retrying;
-    }, 30_000, `${name}: retained state signed_in, no retry pending`);
+    }, 30_000, `${name}: retained state signed_in, no retry pending (agent's states when the wait began: ${k.agent.states().slice(-4).join(' → ')})`);
     assert.equal(k.agent.child.exitCode, null, `${name}: the agent is still running`);
   });
   for (const e of result.errors) t.diagnostic(e);
