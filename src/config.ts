@@ -128,6 +128,7 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
   const v = new Validator(values, problems);
   const cachePath = resolve(v.text('KIOSK_CACHE_PATH'));
   const authority = v.authority('KIOSK_AUTHORITY');
+  const mqttOff = values.KIOSK_MQTT_URL === 'off';
   const config: Config = {
     clientId: v.clientId('KIOSK_CLIENT_ID'),
     authority,
@@ -136,8 +137,8 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
     extraQueryParameters: v.query('KIOSK_EXTRA_QUERY_PARAMETERS'),
     deviceId: v.deviceId('KIOSK_DEVICE_ID'),
     mqtt: {
-      enabled: values.KIOSK_MQTT_URL !== 'off',
-      url: values.KIOSK_MQTT_URL === 'off' ? 'off' : v.url('KIOSK_MQTT_URL', ['mqtt:', 'mqtts:', 'ws:', 'wss:'], 'off'),
+      enabled: !mqttOff,
+      url: mqttOff ? 'off' : v.url('KIOSK_MQTT_URL', ['mqtt:', 'mqtts:', 'ws:', 'wss:'], 'off'),
       username: v.optional('KIOSK_MQTT_USERNAME'),
       password: v.optional('KIOSK_MQTT_PASSWORD'),
       ca: v.readablePath('KIOSK_MQTT_CA'),

@@ -45,7 +45,7 @@ export class Lifecycle {
   private refreshing?: Promise<Attempt['kind']>;
   /** Callers that joined a running refresh: told the outcome of its next attempt. */
   private readonly joiners: Array<(kind: Attempt['kind']) => void> = [];
-  /** Ends the wait before a refresh's next attempt (set while one is waiting). */
+  /** Cuts short the latest retry wait, so the next attempt comes now (a no-op once that wait is over). */
   private retryNow?: () => void;
   private readonly log: Logger;
 

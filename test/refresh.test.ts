@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { approveNext, startKiosk } from './helpers/kiosk.js';
+import { approveNext, command, startKiosk } from './helpers/kiosk.js';
 import type { TestIdp } from './helpers/idp.js';
 
 const refreshes = async (idp: TestIdp, since = 0) =>
@@ -75,19 +75,14 @@ test('a provider failure while signed in keeps signed_in and retries', async (t)
 });
 
 test('an operator refresh during a refresh backoff tries again at once and answers with that attempt', async (t) => {
-  const { idp, agent, mqtt } = await startKiosk(t, { env: { KIOSK_REFRESH_CRON: '0 0 1 1 *' } });
+  const kiosk = await startKiosk(t, { env: { KIOSK_REFRESH_CRON: '0 0 1 1 *' } });
+  const { idp, agent } = kiosk;
   await agent.waitForState('awaiting_sign_in');
   await approveNext(idp);
   await agent.waitForState('signed_in');
-  const ask = async (transaction: string): Promise<{ status: string }> => {
-    const from = mqtt.messages.length;
-    mqtt.client.publish('kiosk/test-kiosk/request/refresh', JSON.stringify({ transaction }), { qos: 1 });
-    const reply = await mqtt.waitFor('kiosk/test-kiosk/response/refresh', (m) => m.text.includes(transaction), 20_000, from);
-    return JSON.parse(reply.text) as { status: string };
-  };
   // Four failures in a row: the backoff before the fifth attempt is about 8 s.
   await idp.faults({ fail_next: 4, fail_status: 503, fail_endpoints: ['token'] });
-  assert.equal((await ask('first')).status, 'error');
+  assert.equal((await command(kiosk, 'refresh', 20_000)).status, 'error');
   await agent.waitForLog(() => countEvents(agent.logs(), 'refresh_failed') >= 4, 20_000, 'four failed attempts');
   const retryAfterFourth = (): number | undefined => {
     const logs = agent.logs();
@@ -98,7 +93,7 @@ test('an operator refresh during a refresh backoff tries again at once and answe
   await agent.waitForLog(() => retryAfterFourth() !== undefined, 5_000, 'the time of the fifth attempt');
   const retryAt = retryAfterFourth()!;
 
-  assert.equal((await ask('now')).status, 'ok', 'the joined refresh answers with a fresh attempt, not the stale failure');
+  assert.equal((await command(kiosk, 'refresh', 20_000)).status, 'ok', 'the joined refresh answers with a fresh attempt, not the stale failure');
   const grants = await refreshes(idp);
   assert.equal(grants.filter((g) => g.status === 200).length, 1, 'one successful refresh');
   assert.ok(grants.at(-1)!.at < retryAt, 'it ran before the backoff would have let it');

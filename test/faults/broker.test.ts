@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import mqtt from 'mqtt';
 import { approveNext, startKiosk } from '../helpers/kiosk.js';
 import { eventually } from '../helpers/wait.js';
 import { eachRound, record, rounds } from './report.js';
@@ -16,20 +15,10 @@ test(`broker killed and restarted ${RESTARTS} times while the real agent signs i
   const { idp, agent, broker } = kiosk;
   await agent.waitForState('awaiting_sign_in');
   const agentState = () => agent.states().at(-1);
-  /** What a subscriber joining now is told: the retained state, read by a fresh client. */
+  /** What a subscriber joining now is told; undefined while the broker is still coming back. */
   const retainedState = async (): Promise<string | undefined> => {
-    const client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0, connectTimeout: 1_000 }).catch(() => undefined);
-    if (!client) return undefined;
-    try {
-      const first = new Promise<string | undefined>((resolve) => {
-        client.on('message', (_topic, payload) => resolve(payload.length ? (JSON.parse(payload.toString()) as { state: string }).state : undefined));
-        setTimeout(() => resolve(undefined), 300);
-      });
-      await client.subscribeAsync(`${ROOT}/state`);
-      return await first;
-    } finally {
-      await client.endAsync(true);
-    }
+    const text = await broker.retained(`${ROOT}/state`, 300).catch(() => undefined);
+    return text ? (JSON.parse(text) as { state: string }).state : undefined;
   };
   let worst = 0;
   const result = await eachRound(RESTARTS, async (i) => {

@@ -3,7 +3,6 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { connectAsync } from 'mqtt';
 import { CacheCodec, assertCacheShape } from '../../src/auth/cache-file.js';
 import type { AgentProcess, LogLine } from '../helpers/agent.js';
 import type { RequestEntry } from '../helpers/idp.js';
@@ -16,24 +15,6 @@ const TOPIC = 'kiosk/test-kiosk';
 /** Every provider answer waits this long, so a refresh is in flight long enough for a second one to overlap it. */
 const PROVIDER_DELAY_MS = 200;
 const SETTLED = ['signed_in', 'awaiting_sign_in', 'error', 'offline'];
-
-/** What a fresh subscriber is told on `topic` (the retained message), or undefined when nothing is retained. */
-async function retained(url: string, topic: string): Promise<string | undefined> {
-  const client = await connectAsync(url, { reconnectPeriod: 0, connectTimeout: 2_000 });
-  try {
-    return await new Promise<string | undefined>((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), 1_000);
-      client.on('message', (t, payload, packet) => {
-        if (t !== topic || !packet.retain) return;
-        clearTimeout(timer);
-        resolve(payload.toString('utf8'));
-      });
-      void client.subscribeAsync(topic, { qos: 1 });
-    });
-  } finally {
-    await client.endAsync(true);
-  }
-}
 
 type Saved = 'none' | 'complete' | 'partial';
 
@@ -129,8 +110,8 @@ test('SIGKILL at random instants: the cache stays whole, the next boot resumes, 
     // What a dashboard connecting now is told must be what the agent is.
     await eventually(
       async () => {
-        const state = await retained(broker.url, `${TOPIC}/state`);
-        const availability = await retained(broker.url, `${TOPIC}/availability`);
+        const state = await broker.retained(`${TOPIC}/state`);
+        const availability = await broker.retained(`${TOPIC}/availability`);
         return availability === 'online' && state !== undefined && (JSON.parse(state) as { state: string }).state === agent.states().at(-1);
       },
       10_000,
@@ -200,7 +181,7 @@ test('SIGKILL at random instants: the cache stays whole, the next boot resumes, 
       }
     }
     // The broker's Last Will tells subscribers the kiosk is gone.
-    await eventually(async () => (await retained(broker.url, `${TOPIC}/availability`)) === 'offline', 5_000, 'availability offline after the kill');
+    await eventually(async () => (await broker.retained(`${TOPIC}/availability`)) === 'offline', 5_000, 'availability offline after the kill');
     const onDisk = await savedSignIn(codec, cachePath);
     saved[onDisk]++;
     strays += (await temps()).length;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Kiosk } from '../helpers/kiosk.js';
-import { startKiosk } from '../helpers/kiosk.js';
+import { command, startKiosk } from '../helpers/kiosk.js';
 import { eventually } from '../helpers/wait.js';
 import { eachRound, record, rounds, SEED, seededRandom } from './report.js';
 import { allDisplays, Screens } from './screens.js';
@@ -14,15 +14,6 @@ const ROOT = 'kiosk/test-kiosk';
 /** Codes found drawn on the framebuffer copies: proof that the framebuffer scan reads text at all. */
 let codesSeenOnFramebuffer = 0;
 const INTERVAL_S = 1;
-
-/** Sends an operator command and resolves with its response. */
-async function command(k: Kiosk, name: string): Promise<{ status: string; error?: { code: string } }> {
-  const transaction = `t-${Math.random().toString(36).slice(2)}`;
-  const from = k.mqtt.messages.length;
-  k.mqtt.client.publish(`${ROOT}/request/${name}`, JSON.stringify({ transaction }), { qos: 1 });
-  const m = await k.mqtt.waitFor(`${ROOT}/response/${name}`, (x) => x.text.includes(transaction), 30_000, from);
-  return JSON.parse(m.text) as { status: string; error?: { code: string } };
-}
 
 /** The retained state, and whether a retry is still pending in it (a round ends only once none is). */
 const retainedState = (k: Kiosk): { state?: string; retrying: boolean } => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { connect } from 'mqtt';
+import { connect, connectAsync } from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
 
 const MOSQUITTO = process.env.MOSQUITTO ?? '/usr/sbin/mosquitto';
@@ -88,6 +88,11 @@ export interface Broker {
   observe(o?: { filter?: string | string[]; options?: IClientOptions }): Promise<Observer>;
   waitFor(topic: string, match?: (m: Message) => boolean, timeoutMs?: number): Promise<Message>;
   last(topic: string): Promise<Message | undefined>;
+  /**
+   * What a subscriber joining now is told on `topic`: the retained message, read by a fresh client, or
+   * undefined when none comes within `waitMs`. Rejects when the broker cannot be reached.
+   */
+  retained(topic: string, waitMs?: number): Promise<string | undefined>;
   /** SIGTERM and wait (retained messages are saved). */
   stop(): Promise<void>;
   /** SIGKILL and wait (nothing saved since the last autosave). */
@@ -202,6 +207,22 @@ export async function startBroker(o: BrokerOptions = {}): Promise<Broker> {
     },
     async last(topic) {
       return (await (defaultObserver ??= broker.observe())).last(topic);
+    },
+    async retained(topic, waitMs = 1_000) {
+      const client = await connectAsync(url, { reconnectPeriod: 0, connectTimeout: 2_000 });
+      try {
+        return await new Promise<string | undefined>((resolve) => {
+          const timer = setTimeout(() => resolve(undefined), waitMs);
+          client.on('message', (t, payload, packet) => {
+            if (t !== topic || !packet.retain) return;
+            clearTimeout(timer);
+            resolve(payload.toString('utf8'));
+          });
+          void client.subscribeAsync(topic, { qos: 1 });
+        });
+      } finally {
+        await client.endAsync(true);
+      }
     },
     stop: () => halt('SIGTERM'),
     kill: () => halt('SIGKILL'),

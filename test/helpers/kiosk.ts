@@ -80,6 +80,15 @@ export async function startKiosk(t: TestContext, o: KioskOptions = {}): Promise<
   };
 }
 
+/** An operator command sent to the kiosk over its broker, and the response that answered it. */
+export async function command(k: Kiosk, name: string, timeoutMs = 30_000): Promise<{ status: string; error?: { code: string } }> {
+  const transaction = `t-${Math.random().toString(36).slice(2)}`;
+  const from = k.mqtt.messages.length;
+  k.mqtt.client.publish(`kiosk/test-kiosk/request/${name}`, JSON.stringify({ transaction }), { qos: 1 });
+  const m = await k.mqtt.waitFor(`kiosk/test-kiosk/response/${name}`, (x) => x.text.includes(transaction), timeoutMs, from);
+  return JSON.parse(m.text) as { status: string; error?: { code: string } };
+}
+
 /** Approves the first pending code and returns it. */
 export async function approveNext(idp: TestIdp, user?: string): Promise<string> {
   const [code] = await idp.waitForPending();
