@@ -13,7 +13,7 @@ import { startBroker } from '../helpers/broker.js';
 import type { Observer } from '../helpers/broker.js';
 import { startTestIdp } from '../helpers/idp.js';
 import type { TestIdp } from '../helpers/idp.js';
-import { CLIENT_ID, scanForLeaks } from '../helpers/kiosk.js';
+import { CLIENT_ID, kioskEnv, scanForLeaks } from '../helpers/kiosk.js';
 import type { ExtraText } from '../helpers/kiosk.js';
 import { eventually } from '../helpers/wait.js';
 import { eachRound, record, rounds } from './report.js';
@@ -154,14 +154,7 @@ test('disk full and read-only cache directory: signed in from memory, one clear 
 });
 
 async function diskRound(v: Variant, volume: Volume, idp: TestIdp, mqttUrl: string, mqtt: Observer, agents: AgentProcess[]): Promise<void> {
-  const env = {
-    NODE_EXTRA_CA_CERTS: idp.caFile,
-    KIOSK_CLIENT_ID: CLIENT_ID,
-    KIOSK_AUTHORITY: idp.authority,
-    KIOSK_HTTP_TIMEOUT: '2',
-    KIOSK_MQTT_URL: mqttUrl,
-    KIOSK_REFRESH_CRON: '*/1 * * * * *',
-  };
+  const env = { ...kioskEnv(idp, mqttUrl), KIOSK_REFRESH_CRON: '*/1 * * * * *' };
   const cachePath = join(volume.dir, CACHE);
   const breakIt = (): Promise<void> => (v.fault === 'ENOSPC' ? volume.fill() : volume.readOnly(true));
   const mendIt = (): Promise<void> => (v.fault === 'ENOSPC' ? volume.free() : volume.readOnly(false));

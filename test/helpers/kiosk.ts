@@ -34,6 +34,17 @@ export interface KioskOptions {
   before?: (idp: TestIdp) => Promise<unknown>;
 }
 
+/** The settings that point an agent at a test provider (trusting its CA) and broker. */
+export function kioskEnv(idp: TestIdp, mqttUrl: string): Record<string, string> {
+  return {
+    NODE_EXTRA_CA_CERTS: idp.caFile,
+    KIOSK_CLIENT_ID: CLIENT_ID,
+    KIOSK_AUTHORITY: idp.authority,
+    KIOSK_HTTP_TIMEOUT: '2',
+    KIOSK_MQTT_URL: mqttUrl,
+  };
+}
+
 /**
  * A local identity provider over HTTPS, a Mosquitto broker and the real agent process trusting
  * the provider's CA; all cleaned up after the test, and everything emitted scanned for tokens.
@@ -45,11 +56,8 @@ export async function startKiosk(t: TestContext, o: KioskOptions = {}): Promise<
   await o.before?.(idp);
   const agents: AgentProcess[] = [];
   const env = (extra: Record<string, string> = {}): Record<string, string> => ({
-    NODE_EXTRA_CA_CERTS: idp.caFile,
-    KIOSK_CLIENT_ID: CLIENT_ID,
-    KIOSK_AUTHORITY: o.authority?.(idp) ?? idp.authority,
-    KIOSK_HTTP_TIMEOUT: '2',
-    KIOSK_MQTT_URL: broker.url,
+    ...kioskEnv(idp, broker.url),
+    ...(o.authority ? { KIOSK_AUTHORITY: o.authority(idp) } : {}),
     ...o.env,
     ...extra,
   });
