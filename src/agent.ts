@@ -58,7 +58,9 @@ export class Agent {
         void this.lifecycle.refresh();
       },
     });
-    this.lifecycle = new Lifecycle({ machine: this.machine, auth: this.auth, schedule: this.scheduler, clock, log: this.log, timings: d.timings ?? DEFAULT_TIMINGS });
+    this.lifecycle = new Lifecycle({
+      machine: this.machine, auth: this.auth, schedule: this.scheduler, clock, log: this.log, timings: d.timings ?? DEFAULT_TIMINGS, signIn: d.config.signIn,
+    });
     if (d.config.mqtt.enabled)
       this.mqtt = new MqttPublisher({ config: d.config, machine: this.machine, operations: this.lifecycle, log: this.log, version: d.version ?? '0.0.0' });
     this.status = new StatusFile({ stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => this.mqtt?.mqttStatus() ?? 'disabled' });

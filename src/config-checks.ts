@@ -149,6 +149,28 @@ export class Validator {
     return { width: Number(m[1]), height: Number(m[2]), bpp: Number(m[3]) as 16 | 24 | 32 };
   }
 
+  /** `auto`, or an https URL of a sign-in page. */
+  verificationUri(name: string): string {
+    const value = this.text(name);
+    if (value === 'auto') return value;
+    if (!URL.canParse(value) || new URL(value).protocol !== 'https:')
+      return this.fail(name, `"${shown(value)}" must be auto or an https URL, e.g. https://contoso.ciamlogin.com/common/oauth2/deviceauth`, 'auto');
+    return new URL(value).href;
+  }
+
+  /** A name for people to read: one line of printable text, at most `max` characters. */
+  label(name: string, max: number): string | undefined {
+    const value = this.values[name];
+    if (value === undefined) return undefined;
+    if ([...value].length > max || /[\p{Cc}\p{Cs}\u2028\u2029]/u.test(value))
+      return this.fail(name, `"${shown(value)}" must be one line of at most ${max} printable characters`, undefined);
+    return value;
+  }
+
+  optionalInteger(name: string, min: number, max: number, what: string): number | undefined {
+    return this.values[name] === undefined ? undefined : this.integer(name, min, max, what);
+  }
+
   integer(name: string, min: number, max: number, what: string): number {
     const value = this.text(name);
     const n = Number(value);

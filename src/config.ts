@@ -41,7 +41,19 @@ export interface Config {
   readonly logLevel: string;
   /** Seconds any one call to the identity provider may take (addition to SPEC §3). */
   readonly httpTimeoutSeconds: number;
+  /** `auto`, or the sign-in page to show whatever the provider names (KIOSK_VERIFICATION_URI). */
+  readonly verificationUri: string;
+  /** How the kiosk names itself on screen and in MQTT (KIOSK_DEVICE_NAME, default the device id). */
+  readonly deviceName: string;
+  readonly location?: string;
+  /** Seconds a code stays on screen when shorter than the provider's lifetime (KIOSK_CODE_LIFETIME). */
+  readonly codeLifetimeSeconds?: number;
+  /** `auto`: a code as soon as none is signed in; `on_request`: only when asked (KIOSK_SIGN_IN). */
+  readonly signIn: SignInMode;
 }
+
+export const SIGN_IN_MODES = ['auto', 'on_request'] as const;
+export type SignInMode = (typeof SIGN_IN_MODES)[number];
 
 /** Every setting the agent reads, with its default (undefined: none). Names are the public interface. */
 export const SETTINGS: Readonly<Record<string, string | undefined>> = {
@@ -73,6 +85,11 @@ export const SETTINGS: Readonly<Record<string, string | undefined>> = {
   KIOSK_EXTRA_QUERY_PARAMETERS: undefined,
   KIOSK_STATE_DIR: undefined,
   KIOSK_HTTP_TIMEOUT: '10',
+  KIOSK_VERIFICATION_URI: 'auto',
+  KIOSK_DEVICE_NAME: undefined,
+  KIOSK_LOCATION: undefined,
+  KIOSK_CODE_LIFETIME: undefined,
+  KIOSK_SIGN_IN: 'auto',
 };
 
 /** Settings whose values are masked wherever configuration is printed. */
@@ -129,13 +146,14 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
   const cachePath = resolve(v.text('KIOSK_CACHE_PATH'));
   const authority = v.authority('KIOSK_AUTHORITY');
   const mqttOff = values.KIOSK_MQTT_URL === 'off';
+  const deviceId = v.deviceId('KIOSK_DEVICE_ID');
   const config: Config = {
     clientId: v.clientId('KIOSK_CLIENT_ID'),
     authority,
     scopes: v.words('KIOSK_SCOPES', /^[^\s"]+$/, 'scopes separated by spaces, e.g. "openid profile offline_access"'),
     knownAuthorities: v.knownAuthorities('KIOSK_KNOWN_AUTHORITIES', authority),
     extraQueryParameters: v.query('KIOSK_EXTRA_QUERY_PARAMETERS'),
-    deviceId: v.deviceId('KIOSK_DEVICE_ID'),
+    deviceId,
     mqtt: {
       enabled: !mqttOff,
       url: mqttOff ? 'off' : v.url('KIOSK_MQTT_URL', ['mqtt:', 'mqtts:', 'ws:', 'wss:'], 'off'),
@@ -159,6 +177,11 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
     haPrefix: v.topic('KIOSK_HA_PREFIX'),
     logLevel: v.oneOf('KIOSK_LOG_LEVEL', LOG_LEVELS),
     httpTimeoutSeconds: v.integer('KIOSK_HTTP_TIMEOUT', 1, 300, 'a number of seconds from 1 to 300'),
+    verificationUri: v.verificationUri('KIOSK_VERIFICATION_URI'),
+    deviceName: v.label('KIOSK_DEVICE_NAME', 64) ?? deviceId,
+    location: v.label('KIOSK_LOCATION', 100),
+    codeLifetimeSeconds: v.optionalInteger('KIOSK_CODE_LIFETIME', 60, 86_400, 'a number of seconds from 60 to 86400 (the provider\'s lifetime caps it)'),
+    signIn: v.oneOf('KIOSK_SIGN_IN', SIGN_IN_MODES) as SignInMode,
   };
   if ((config.mqtt.cert === undefined) !== (config.mqtt.key === undefined))
     problems.push('KIOSK_MQTT_CERT: a client certificate needs both KIOSK_MQTT_CERT and KIOSK_MQTT_KEY; set both or neither');

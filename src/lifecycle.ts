@@ -2,6 +2,8 @@ import { Backoff } from './backoff.js';
 import { sleep } from './clock.js';
 import type { Clock } from './clock.js';
 import type { Attempt, Auth, DeviceCode, Tokens } from './auth/auth.js';
+import { KEYS_UNREACHABLE } from './auth/provider-errors.js';
+import type { SignInMode } from './config.js';
 import type { Logger } from './log.js';
 import type { Machine, SnapshotDetail } from './state.js';
 
@@ -31,7 +33,15 @@ export interface LifecycleDeps {
   clock: Clock;
   log: Logger;
   timings: Timings;
+  /** `on_request`: no code until one is asked for (`restartSignIn`). */
+  signIn: SignInMode;
 }
+
+/** What the kiosk says while nobody is signed in and no code was asked for (`KIOSK_SIGN_IN=on_request`). */
+/** Approved, or restored, but the ID token cannot be checked yet: no name is shown until it is. */
+const VERIFYING = "Verifying sign-in; waiting for the provider's keys";
+
+export const NOT_SIGNED_IN = 'Not signed in; a code is shown when sign-in is requested';
 
 type Pursuit = 'restore' | 'refresh';
 
@@ -55,9 +65,10 @@ export class Lifecycle {
 
   start(): void {
     this.run(async (signal) => {
-      const account = await this.d.auth.cachedAccount();
-      if (!account) return this.signIn(signal);
-      this.d.machine.go('restoring', { account });
+      const cached = await this.d.auth.cachedAccount();
+      if (!cached) return this.offerSignIn(signal);
+      // Named only when its ID token verifies against the saved keys: never an unverified name.
+      this.d.machine.go('restoring', cached.account ? { account: cached.account } : {});
       await this.pursue('restore', signal);
     });
   }
@@ -85,13 +96,11 @@ export class Lifecycle {
     return firstResult;
   }
 
-  /** Forgets the account and shows a fresh code (operator sign-out). */
+  /** Forgets the account and shows a fresh code, or waits to be asked for one (operator sign-out). */
   async signOut(): Promise<void> {
     this.cancel();
-    await this.d.auth.signOut();
-    this.d.machine.setClaims(undefined);
-    this.d.machine.record('signed_out');
-    this.run((signal) => this.signIn(signal));
+    await this.forget('operator');
+    this.run((signal) => this.offerSignIn(signal));
   }
 
   /** Drops the code on screen and asks for a fresh one. */
@@ -116,12 +125,19 @@ export class Lifecycle {
     const task = (this.task = new AbortController());
     job(task.signal).catch((e: unknown) => {
       this.log.error({ err: e }, 'sign-in task failed unexpectedly; starting over');
-      if (!task.signal.aborted) this.d.clock.setTimeout(() => !task.signal.aborted && this.run((s) => this.signIn(s)), this.d.timings.errorRetryMs);
+      if (!task.signal.aborted) this.d.clock.setTimeout(() => !task.signal.aborted && this.run((s) => this.offerSignIn(s)), this.d.timings.errorRetryMs);
     });
+  }
+
+  /** With nobody signed in: a code at once (`auto`), or "not signed in" until one is asked for (`on_request`). */
+  private async offerSignIn(signal: AbortSignal): Promise<void> {
+    if (this.d.signIn === 'auto') return this.signIn(signal);
+    if (!signal.aborted) this.d.machine.go('awaiting_sign_in', { detail: NOT_SIGNED_IN });
   }
 
   private async signIn(signal: AbortSignal): Promise<void> {
     const backoff = this.backoff();
+    const onRequest = this.d.signIn === 'on_request';
     for (;;) {
       const result = await this.d.auth.deviceCode((code) => this.showCode(code, signal), signal);
       if (signal.aborted || result.kind === 'cancelled') return;
@@ -130,13 +146,22 @@ export class Lifecycle {
           return this.signedIn(result.tokens, 'sign_in_succeeded');
         case 'expired':
           this.d.machine.record('code_expired');
+          if (onRequest) return this.offerSignIn(signal);
           backoff.reset();
           continue;
-        case 'declined':
+        case 'declined': {
           this.d.machine.record('sign_in_failed', { reason: 'declined' });
-          await this.wait('awaiting_sign_in', { detail: 'Sign-in was declined; a new code follows' }, this.d.timings.declinePauseMs, signal);
+          const next = onRequest ? 'ask again to sign in' : 'a new code follows';
+          await this.wait('awaiting_sign_in', { detail: `Sign-in was declined; ${next}` }, this.d.timings.declinePauseMs, signal);
+          if (onRequest) return this.offerSignIn(signal);
           continue;
+        }
         case 'network':
+          // Approved, but the ID token cannot be checked yet: the tokens are cached, so wait for the keys, not for a new code.
+          if (result.code === KEYS_UNREACHABLE) {
+            await this.wait('offline', { detail: VERIFYING }, backoff.next(result.retryAfterMs), signal);
+            return this.pursue('restore', signal);
+          }
           this.d.machine.record('sign_in_failed', { reason: result.code });
           await this.wait('offline', { detail: 'Waiting for network' }, backoff.next(result.retryAfterMs), signal);
           continue;
@@ -144,6 +169,8 @@ export class Lifecycle {
         case 'fatal': {
           const error = result.kind === 'fatal' ? result.fault : { code: result.code, message: 'the provider refused the device code' };
           this.d.machine.record('sign_in_failed', { reason: error.code });
+          // Never a loop of fresh codes nobody can use: a slow retry, or (on_request) none until asked.
+          if (onRequest) return void this.d.machine.go('error', { error });
           await this.wait('error', { error }, this.d.timings.errorRetryMs, signal);
           continue;
         }
@@ -164,13 +191,14 @@ export class Lifecycle {
           return this.signedIn(result.tokens, kind === 'refresh' ? 'refresh_succeeded' : 'sign_in_succeeded');
         case 'interaction_required':
         case 'expired':
-        case 'declined':
-          if (kind === 'refresh') this.d.machine.record('refresh_failed', { reason: result.kind === 'interaction_required' ? result.code : result.kind });
-          this.log.info({ reason: result.kind }, 'cached sign-in is no longer valid; asking for a device code');
-          await this.d.auth.signOut();
-          this.d.machine.setClaims(undefined);
-          if (!signal.aborted) this.run((s) => this.signIn(s));
+        case 'declined': {
+          const reason = result.kind === 'interaction_required' ? result.code : result.kind;
+          if (kind === 'refresh') this.d.machine.record('refresh_failed', { reason });
+          this.log.info({ reason }, 'cached sign-in is no longer valid; signing out');
+          await this.forget(reason);
+          if (!signal.aborted) this.run((s) => this.offerSignIn(s));
           return;
+        }
         case 'network': {
           if (kind === 'refresh') this.d.machine.record('refresh_failed', { reason: result.code });
           const delay = backoff.next(result.retryAfterMs);
@@ -181,7 +209,8 @@ export class Lifecycle {
             this.d.machine.amend({ retryAt: this.d.clock.now() + delay, detail: 'Refresh failed; retrying' });
             await sleep(delay, until);
           } else {
-            await this.wait('offline', { detail: 'Waiting for network', account: snap.account }, delay, until);
+            const detail = result.code === KEYS_UNREACHABLE ? VERIFYING : 'Waiting for network';
+            await this.wait('offline', { detail, account: snap.account }, delay, until);
           }
           continue;
         }
@@ -198,6 +227,13 @@ export class Lifecycle {
     const now = new AbortController();
     this.retryNow = () => now.abort();
     return AbortSignal.any([signal, now.signal]);
+  }
+
+  /** Removes the cached account; the `signed_out` event says why (`operator`, Entra's code, `invalid_grant`, …). */
+  private async forget(reason: string): Promise<void> {
+    await this.d.auth.signOut();
+    this.d.machine.setClaims(undefined);
+    this.d.machine.record('signed_out', { reason });
   }
 
   private showCode(code: DeviceCode, signal: AbortSignal): void {

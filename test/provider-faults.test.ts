@@ -64,12 +64,16 @@ for (const [fault, reason] of [
   });
 }
 
-test('the provider keys unreachable at sign-in: signed in, claims later, never signed out', async (t) => {
+test('the provider keys unreachable at sign-in: verifying, then signed in once they are back; never signed out', async (t) => {
   const { idp, agent } = await startKiosk(t, { before: (p) => p.faults({ drop_next: 1, drop_endpoints: ['keys'] }) });
   await agent.waitForState('awaiting_sign_in');
   await approveNext(idp);
+  const verifying = await agent.waitForState('offline');
+  assert.match(String(verifying.detail), /Verifying sign-in/);
   await agent.waitForState('signed_in');
   assert.ok(!agent.states().includes('error'), agent.states().join(' → '));
+  assert.equal(agent.logs().filter((l) => l.event === 'code_issued').length, 1, 'no second code: the approval stands');
+  assert.ok(!agent.logs().some((l) => l.event === 'signed_out'), 'never signed out');
   assert.ok((await idp.requests()).some((r) => r.endpoint === 'keys' && r.fault === 'drop'), 'the keys request was dropped');
 });
 

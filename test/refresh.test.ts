@@ -49,7 +49,7 @@ test('a refresh already running is never started twice', async (t) => {
   }
 });
 
-test('a revoked refresh token leads to a new device code', async (t) => {
+test('a revoked refresh token leads to a new device code; signed_out carries Entra\'s code', async (t) => {
   const { idp, agent } = await startKiosk(t, { env: { KIOSK_REFRESH_CRON: '*/2 * * * * *' } });
   await agent.waitForState('awaiting_sign_in');
   await approveNext(idp);
@@ -57,7 +57,9 @@ test('a revoked refresh token leads to a new device code', async (t) => {
   await idp.faults({ revoke_refresh_tokens: true });
   await agent.waitForState('awaiting_sign_in', 15_000, 1);
   const failed = agent.logs().find((l) => l.event === 'refresh_failed');
-  assert.equal(failed?.reason, 'invalid_grant');
+  assert.equal(failed?.reason, 'AADSTS50173', 'the provider\'s code for a revoked grant');
+  const signedOut = agent.logs().find((l) => l.event === 'signed_out');
+  assert.equal(signedOut?.reason, 'AADSTS50173');
   await approveNext(idp);
   await agent.waitForState('signed_in', 15_000, 1);
 });

@@ -9,16 +9,19 @@ import { scrub } from '../log.js';
 import type { Account, Claims } from '../state.js';
 import { CacheStore } from './cache-store.js';
 import { createCachePlugin } from './cache-plugin.js';
-import { EXPIRED, IdTokenInvalid, NOT_YET_VALID, verifyIdToken } from './id-token.js';
+import { EXPIRED, expectedTenant, IdTokenInvalid, NOT_YET_VALID, verifyIdToken } from './id-token.js';
+import type { IdTokenDeps } from './id-token.js';
 import { MetadataStore } from './metadata-store.js';
 import { ProviderNetworkClient } from './network-client.js';
-import { classify, fault } from './provider-errors.js';
+import { classify, fault, KEYS_UNREACHABLE } from './provider-errors.js';
 import type { Outcome } from './provider-errors.js';
+import { signInPage } from './sign-in-page.js';
 
+/** Tokens whose ID token was verified: the account and claims come from it. */
 export interface Tokens {
   readonly account: Account;
-  /** Verified, allow-listed claims; undefined while the ID token could not be checked yet. */
-  readonly claims: Claims | undefined;
+  /** Verified, allow-listed claims. */
+  readonly claims: Claims;
   readonly expiresAt: number;
 }
 
@@ -51,13 +54,22 @@ export class Auth {
   private readonly net: ProviderNetworkClient;
   private readonly app: PublicClientApplication;
   private readonly log: Logger;
+  /** The sign-in page last logged: it is logged once, and again only if it changes. */
+  private pageLogged?: string;
 
   constructor(private readonly d: AuthDeps) {
     const { config } = d;
     this.log = d.log.child({ module: 'auth' });
     this.cache = new CacheStore({ path: config.cachePath, key: config.cacheKey, log: this.log });
     this.metadata = new MetadataStore({ path: join(dirname(config.cachePath), 'provider-metadata.json'), log: this.log });
-    this.net = new ProviderNetworkClient({ timeoutMs: config.httpTimeoutSeconds * 1000, log: this.log, clock: d.clock, metadata: this.metadata, signal: d.signal });
+    this.net = new ProviderNetworkClient({
+      timeoutMs: config.httpTimeoutSeconds * 1000,
+      codeLifetimeMs: config.codeLifetimeSeconds === undefined ? undefined : config.codeLifetimeSeconds * 1000,
+      log: this.log,
+      clock: d.clock,
+      metadata: this.metadata,
+      signal: d.signal,
+    });
     const msalLog = this.log.child({ module: 'msal' });
     this.app = new PublicClientApplication({
       auth: { clientId: config.clientId, authority: config.authority, knownAuthorities: [...config.knownAuthorities] },
@@ -79,9 +91,20 @@ export class Auth {
     await this.metadata.load();
   }
 
-  async cachedAccount(): Promise<Account | undefined> {
+  /**
+   * Whether an account is cached, and its name when its cached ID token is verified against the saved
+   * keys (no network at boot); an account that cannot be verified yet is restored without a name.
+   */
+  async cachedAccount(): Promise<{ account?: Account } | undefined> {
     const account = await this.msalAccount();
-    return account && toAccount(account);
+    if (!account) return undefined;
+    if (account.idToken === undefined) return {};
+    try {
+      await this.verify(account.idToken, { ignoreTimes: true, savedKeysOnly: true });
+      return { account: toAccount(account) };
+    } catch {
+      return {};
+    }
   }
 
   /** Tokens from the cache, or from the refresh token when `force` or when the access token is due. */
@@ -89,6 +112,7 @@ export class Auth {
     const account = await this.msalAccount();
     if (!account) return { kind: 'interaction_required', code: 'no_account_found' };
     const request = { account, scopes: [...this.d.config.scopes], forceRefresh: force, extraQueryParameters: this.extraQuery() };
+    this.net.lastFailure = undefined;
     try {
       const result = await this.app.acquireTokenSilent(request);
       return await this.accept(result, force);
@@ -105,15 +129,22 @@ export class Auth {
       extraQueryParameters: this.extraQuery(),
       deviceCodeCallback: (r) => {
         issued = r.deviceCode;
+        const page = signInPage(this.d.config.verificationUri, this.d.config.authority, {
+          uri: r.verificationUri,
+          complete: this.net.verificationUriComplete(r.deviceCode),
+        });
+        if (this.pageLogged !== page.verificationUri) this.log.info({ page: page.verificationUri, reason: page.reason }, 'sign-in page chosen');
+        this.pageLogged = page.verificationUri;
         onCode({
           userCode: r.userCode,
-          verificationUri: r.verificationUri,
-          verificationUriComplete: this.net.verificationUriComplete(r.deviceCode),
+          verificationUri: page.verificationUri,
+          verificationUriComplete: page.verificationUriComplete,
           expiresAt: this.d.clock.now() + r.expiresIn * 1000,
           message: r.message,
         });
       },
     };
+    this.net.lastFailure = undefined;
     // MSAL checks `cancel` on the object it was given, between polls.
     const cancel = (): void => void (request.cancel = true);
     signal.addEventListener('abort', cancel, { once: true });
@@ -141,38 +172,69 @@ export class Auth {
     await this.cache.flush();
   }
 
+  /**
+   * Tokens count only with a verified ID token: its account and claims are what the kiosk shows and
+   * publishes. Keys that cannot be fetched leave the tokens in the cache and the identity unshown
+   * (`keys_unreachable`, retried like a network fault); a token that fails its checks signs out.
+   */
   private async accept(result: AuthenticationResult, fresh: boolean): Promise<Attempt> {
     if (!result.account) return { kind: 'fatal', fault: fault('no_account', 'the provider returned no account (no ID token or client_info)') };
-    const tokens = { account: toAccount(result.account), expiresAt: result.expiresOn?.getTime() ?? this.d.clock.now() };
-    try {
-      return { kind: 'ok', tokens: { ...tokens, claims: await this.verify(result.idToken, fresh) } };
-    } catch (e) {
-      if (!(e instanceof IdTokenInvalid)) {
-        const outcome = this.failed(e);
-        // The provider's keys could not be fetched: the tokens stand, their claims wait for the next refresh.
-        return outcome.kind === 'network' ? { kind: 'ok', tokens: { ...tokens, claims: undefined } } : outcome;
-      }
-      // A cached ID token may simply have aged, or the kiosk's clock be off (a Pi before NTP): fetch a
-      // fresh one; without network, carry on unverified.
-      if (!fresh && (e.reason === EXPIRED || e.reason === NOT_YET_VALID)) {
-        const refreshed = await this.silent(true);
-        return refreshed.kind === 'network' ? { kind: 'ok', tokens: { ...tokens, claims: undefined } } : refreshed;
-      }
-      this.log.warn({ reason: e.reason }, 'ID token failed verification; signing out');
+    let checked = await this.check(result.idToken, { fresh });
+    // A cached ID token may simply have aged, or the kiosk's clock be off (a Pi before NTP): fetch a
+    // fresh one; without network, the cached one still proves who it names (its times aside).
+    if ('invalid' in checked && !fresh && (checked.invalid.reason === EXPIRED || checked.invalid.reason === NOT_YET_VALID)) {
+      const refreshed = await this.silent(true);
+      if (refreshed.kind !== 'network') return refreshed;
+      checked = await this.check(result.idToken, { ignoreTimes: true });
+    }
+    if ('outcome' in checked) return checked.outcome;
+    if ('invalid' in checked) {
+      this.log.warn({ reason: checked.invalid.reason }, 'ID token failed verification; signing out');
       await this.signOut();
-      return { kind: 'fatal', fault: fault('invalid_id_token', e.reason) };
+      return { kind: 'fatal', fault: fault('invalid_id_token', checked.invalid.reason) };
+    }
+    const expiresAt = result.expiresOn?.getTime() ?? this.d.clock.now();
+    return { kind: 'ok', tokens: { account: toAccount(result.account), claims: checked.claims, expiresAt } };
+  }
+
+  /** The verified claims, why the token is not valid, or what kept it from being checked. */
+  private async check(idToken: string, o: VerifyOptions): Promise<{ claims: Claims } | { invalid: IdTokenInvalid } | { outcome: Outcome }> {
+    try {
+      return { claims: await this.verify(idToken, o) };
+    } catch (e) {
+      return e instanceof IdTokenInvalid ? { invalid: e } : { outcome: this.unverified(e) };
     }
   }
 
+  /** The ID token could not be checked (its keys unreachable): the tokens stay cached, nothing is shown. */
+  private unverified(e: unknown): Outcome {
+    const outcome = this.failed(e);
+    if (outcome.kind !== 'network') return outcome;
+    this.log.info({ cause: outcome.code }, "the provider's signing keys cannot be fetched; the sign-in waits to be verified");
+    return { kind: 'network', code: KEYS_UNREACHABLE, retryAfterMs: outcome.retryAfterMs };
+  }
+
   /** A fresh token is judged by the provider's clock (`clockSkewMs`), a cached one by the kiosk's. */
-  private verify(idToken: string, fresh: boolean): Promise<Claims> {
+  private verify(idToken: string, o: VerifyOptions): Promise<Claims> {
+    const fresh = o.fresh === true;
     return verifyIdToken(idToken, {
       clientId: this.d.config.clientId,
       allowed: this.d.config.claims,
       now: () => this.d.clock.now() - (fresh ? this.net.clockSkewMs : 0),
       issuer: async () => this.discovery().issuer,
-      keys: async (fresh) => this.jwks(fresh),
+      tenant: expectedTenant(this.d.config.authority, this.savedIssuer()),
+      keys: async (rotated) => this.jwks(rotated, o.savedKeysOnly === true),
+      ignoreTimes: o.ignoreTimes,
+      savedKeysOnly: o.savedKeysOnly,
     });
+  }
+
+  private savedIssuer(): string | undefined {
+    try {
+      return this.discovery().issuer;
+    } catch {
+      return undefined;
+    }
   }
 
   private discovery(): { issuer: string; jwks_uri: string } {
@@ -183,10 +245,11 @@ export class Auth {
     return { issuer: doc.issuer, jwks_uri: doc.jwks_uri };
   }
 
-  private async jwks(fresh: boolean): Promise<JSONWebKeySet> {
+  private async jwks(fresh: boolean, savedOnly: boolean): Promise<JSONWebKeySet> {
     const { jwks_uri } = this.discovery();
     const saved = this.metadata.get(jwks_uri) as JSONWebKeySet | undefined;
     if (saved && !fresh) return saved;
+    if (savedOnly) throw new Error('no saved signing keys');
     const response = await this.net.sendGetRequestAsync<JSONWebKeySet>(jwks_uri);
     if (response.status !== 200 || !Array.isArray(response.body.keys)) throw new IdTokenInvalid(`cannot read the provider's keys (HTTP ${response.status})`);
     return response.body;
@@ -216,5 +279,7 @@ export class Auth {
     return Object.keys(q).length > 0 ? { ...q } : undefined;
   }
 }
+
+type VerifyOptions = { fresh?: boolean } & Pick<IdTokenDeps, 'ignoreTimes' | 'savedKeysOnly'>;
 
 const toAccount = (a: AccountInfo): Account => (a.name ? { username: a.username, name: a.name } : { username: a.username });

@@ -20,6 +20,8 @@ interface CodeTrack {
 
 export interface NetworkClientDeps {
   timeoutMs: number;
+  /** A code is shown for at most this long, when shorter than the provider's lifetime (KIOSK_CODE_LIFETIME). */
+  codeLifetimeMs?: number;
   log: Logger;
   clock: Clock;
   metadata: MetadataStore;
@@ -114,7 +116,9 @@ export class ProviderNetworkClient implements INetworkModule {
 
   private onDeviceCodeResponse<T>(response: NetworkResponse<T>, body: Record<string, unknown>): NetworkResponse<T> {
     // MSAL checks nothing here: without a code, a URL or a lifetime it would show `undefined` and poll for ever.
-    const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? Math.min(body.expires_in, MAX_CODE_LIFETIME_S) : undefined;
+    const lifetimeS = Math.min(MAX_CODE_LIFETIME_S, (this.d.codeLifetimeMs ?? Infinity) / 1000);
+    // MSAL gives up on a code at its `expires_in`: a shorter lifetime here retires it sooner, and a fresh one follows.
+    const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? Math.min(body.expires_in, lifetimeS) : undefined;
     if (response.status !== 200 || !isText(body.user_code) || !isText(body.device_code) || !isText(body.verification_uri) || expiresIn === undefined) {
       const failure = (this.lastFailure ??= { kind: 'provider', code: 'invalid_device_code_response', description: 'the provider answered without a usable device code' });
       throw new AuthError(failure.code, failure.description);

@@ -23,11 +23,33 @@ export type Outcome =
   | { kind: 'network'; code: string; retryAfterMs?: number }
   | { kind: 'fatal'; fault: ProviderFault };
 
+/** The signing keys for an ID token could not be fetched: retried like a network fault, nothing shown meanwhile. */
+export const KEYS_UNREACHABLE = 'keys_unreachable';
+
+const CONDITIONAL_ACCESS =
+  'ask the tenant\'s administrator to exclude this app (KIOSK_CLIENT_ID) or this kiosk\'s location from the Conditional Access policy';
+
+/**
+ * Faults an administrator causes (SPEC §1): shown as `error` with the AADSTS code, whatever OAuth error
+ * carried them (a Conditional Access block arrives as `invalid_grant` or `interaction_required`, which
+ * would otherwise read as an ordinary sign-in to redo).
+ */
+const ADMINISTRATOR_FIXES: Record<string, string> = {
+  AADSTS53003: `Conditional Access blocked the sign-in: ${CONDITIONAL_ACCESS} whose "authentication flows" condition blocks the device code flow`,
+  AADSTS530033: `Conditional Access blocked the sign-in: ${CONDITIONAL_ACCESS} that blocks the device code flow for this kind of device`,
+  AADSTS53000: `Conditional Access requires a compliant or joined device, which a kiosk signing in by code is not: ${CONDITIONAL_ACCESS} on device state`,
+  AADSTS53001: `Conditional Access requires a domain-joined device, which a kiosk signing in by code is not: ${CONDITIONAL_ACCESS} on device state`,
+  AADSTS50097: `Conditional Access requires device authentication, which a kiosk signing in by code cannot give: ${CONDITIONAL_ACCESS} on device authentication`,
+  AADSTS7000218: 'the app registration does not allow public client flows: turn on "Allow public client flows" under Authentication',
+  AADSTS700016: 'the application (client) id is unknown to this tenant: check KIOSK_CLIENT_ID and KIOSK_AUTHORITY',
+  AADSTS500208:
+    "this page refuses the tenant's own accounts: set KIOSK_VERIFICATION_URI to the tenant's page, https://<tenant>.ciamlogin.com/common/oauth2/deviceauth",
+};
+
 /** The one-line fix shown for faults that a retry will not mend (SPEC §1 `error`). */
 const FIXES: Record<string, string> = {
-  AADSTS700016: 'the application (client) id is unknown to this tenant: check KIOSK_CLIENT_ID and KIOSK_AUTHORITY',
+  ...ADMINISTRATOR_FIXES,
   unauthorized_client: 'the application (client) id is unknown or not allowed here: check KIOSK_CLIENT_ID and KIOSK_AUTHORITY',
-  AADSTS7000218: 'the app registration does not allow public client flows: turn on "Allow public client flows" under Authentication',
   invalid_client: 'the app registration refused a public client: turn on "Allow public client flows" and check KIOSK_CLIENT_ID',
   AADSTS90002: 'the tenant in KIOSK_AUTHORITY does not exist: check its tenant name',
   invalid_tenant: 'the tenant in KIOSK_AUTHORITY does not exist: check its tenant name',
@@ -60,9 +82,13 @@ export function fault(code: string, detail?: string): ProviderFault {
 
 function providerFault(f: ProviderFailure): ProviderFault {
   const code = f.aadsts ?? f.code;
-  const fix = fixFor(code) ?? fixFor(f.code) ?? DEFAULT_FIX;
-  return { code, message: `${f.code}: ${fix}` };
+  const own = fixFor(code);
+  // Entra's own code says what to change; a bare OAuth error is named in front of the general fix.
+  return { code, message: own ?? `${f.code}: ${fixFor(f.code) ?? DEFAULT_FIX}` };
 }
+
+const isAdministratorFault = (f: ProviderFailure | undefined): f is ProviderFailure & { aadsts: string } =>
+  f?.aadsts !== undefined && Object.hasOwn(ADMINISTRATOR_FIXES, f.aadsts);
 
 function fromWire(f: ProviderFailure): Outcome {
   if (f.kind === 'network') {
@@ -74,7 +100,7 @@ function fromWire(f: ProviderFailure): Outcome {
   if (f.kind === 'unavailable') return { kind: 'network', code: f.code, retryAfterMs: f.retryAfterMs };
   if (EXPIRED.has(f.code)) return { kind: 'expired' };
   if (DECLINED.has(f.code)) return { kind: 'declined' };
-  if (INTERACTION.has(f.code)) return { kind: 'interaction_required', code: f.code };
+  if (INTERACTION.has(f.code)) return { kind: 'interaction_required', code: f.aadsts ?? f.code };
   return { kind: 'fatal', fault: providerFault(f) };
 }
 
@@ -91,7 +117,9 @@ export function classify(error: unknown, wire: ProviderFailure | undefined): Out
   const code = String(error.errorCode);
   if (code === 'device_code_polling_cancelled') return { kind: 'cancelled' };
   if (code === 'device_code_expired') return { kind: 'expired' };
-  if (error instanceof InteractionRequiredAuthError || INTERACTION.has(code)) return { kind: 'interaction_required', code };
+  if (isAdministratorFault(wire)) return { kind: 'fatal', fault: providerFault(wire) };
+  // A refresh token expired or revoked (700082, 70043, 50173): the reason is Entra's code when it gave one.
+  if (error instanceof InteractionRequiredAuthError || INTERACTION.has(code)) return { kind: 'interaction_required', code: wire?.aadsts ?? code };
   if (wire) return fromWire(wire);
   if (DISCOVERY.has(code)) return { kind: 'fatal', fault: fault(code === 'endpoints_resolution_error' ? 'issuer_not_trusted' : 'authority_not_found') };
   const oauthError = String(error.errorMessage).split(/[\s:]/)[0] ?? '';

@@ -11,7 +11,7 @@ import { paint } from './fb-layout.js';
 import { encodeFrame, frameSize } from './fb-pixels.js';
 import { qrMatrix } from './qr.js';
 import type { QrMatrix } from './qr.js';
-import { toView } from './view.js';
+import { kioskLabel, toView } from './view.js';
 import type { View } from './view.js';
 
 export interface FramebufferOptions {
@@ -96,7 +96,7 @@ export class FramebufferDisplay implements Display {
     if (file === undefined) return;
     try {
       const now = this.deps.clock.now();
-      await this.draw(file, toView({ state: 'stopped', since: now }, undefined, now, this.deps.config.deviceId));
+      await this.draw(file, toView({ state: 'stopped', since: now }, undefined, now, kioskLabel(this.deps.config)));
     } catch (e) {
       this.deps.log.debug({ display: this.name, err: messageOf(e) }, 'could not draw the stopped screen');
     } finally {

@@ -6,7 +6,7 @@ import type { Display, DisplayDeps, DisplayFactory } from './display.js';
 import { framebufferDisplay } from './framebuffer.js';
 import { terminalDisplay } from './terminal.js';
 import { webDisplay } from './web.js';
-import { toView } from './view.js';
+import { kioskLabel, toView } from './view.js';
 import type { View } from './view.js';
 
 export type { Display, DisplayDeps, DisplayFactory } from './display.js';
@@ -160,7 +160,7 @@ export function startDisplays(machine: Machine, deps: DisplayDeps, factories: Di
     try {
       const snapshot = machine.snapshot;
       const now = deps.clock.now();
-      const view = toView(snapshot, machine.claims, now, deps.config.deviceId);
+      const view = toView(snapshot, machine.claims, now, kioskLabel(deps.config));
       for (const slot of slots) slot.show(view);
       if (view.ticking) {
         const at = snapshot.state === 'awaiting_sign_in' ? snapshot.expiresAt : snapshot.retryAt;

@@ -5,7 +5,10 @@ import type { AgentState, Claims, Snapshot } from '../state.js';
  * it out; they never read the snapshot themselves, so all of them say the same thing.
  */
 export interface View {
-  /** Product name and device id, e.g. "kiosk-agent · lobby-1". */
+  /**
+   * Product name and how the kiosk names itself, e.g. "kiosk-agent · Lobby screen · Reception": on
+   * every screen, so the person approving a code knows which device they approve (RFC 8628 §5.4).
+   */
   readonly title: string;
   readonly state: AgentState;
   /** One short line per state: "Sign in", "Signed in as Ada", the provider's error code, … */
@@ -58,10 +61,13 @@ export function accountNameOf(snapshot: Snapshot, claims: Claims | undefined): s
 
 const join = (...parts: Array<string | undefined | false>): string => parts.filter((p): p is string => Boolean(p)).join(' · ');
 
-/** Pure: the same inputs always give the same view. `now` is epoch milliseconds. */
-export function toView(snapshot: Snapshot, claims: Claims | undefined, now: number, deviceId: string): View {
+/** How the kiosk names itself on screen: its name (KIOSK_DEVICE_NAME, else the device id) and location. */
+export const kioskLabel = (c: { deviceName: string; location?: string }): string => join(c.deviceName, c.location);
+
+/** Pure: the same inputs always give the same view. `now` is epoch milliseconds; `label` from `kioskLabel`. */
+export function toView(snapshot: Snapshot, claims: Claims | undefined, now: number, label: string): View {
   const s = snapshot;
-  const title = `kiosk-agent · ${deviceId}`;
+  const title = `kiosk-agent · ${label}`;
   const named = s.state === 'restoring' || s.state === 'signed_in';
   const accountName = named ? accountNameOf(s, claims) : undefined;
   const retryLeft = s.retryAt === undefined ? undefined : secondsUntil(s.retryAt, now);
@@ -102,6 +108,9 @@ export function toView(snapshot: Snapshot, claims: Claims | undefined, now: numb
 type Base = Pick<View, 'title' | 'state' | 'accountName'>;
 
 function awaiting(s: Snapshot, now: number, base: Base): View {
+  // No code was asked for yet (KIOSK_SIGN_IN=on_request).
+  if (s.userCode === undefined && s.expiresAt === undefined)
+    return { ...base, headline: 'Not signed in', status: join(s.detail), steadyStatus: join(s.detail), ticking: false };
   const secondsLeft = s.expiresAt === undefined ? undefined : secondsUntil(s.expiresAt, now);
   if (secondsLeft === 0) {
     // The display never shows a dead code: the next one is on its way.

@@ -8,6 +8,9 @@ import type { Topics } from './topics.js';
 export interface DiscoveryInput {
   readonly haPrefix: string;
   readonly deviceId: string;
+  /** KIOSK_DEVICE_NAME (the device id when unset), and KIOSK_LOCATION as Home Assistant's suggested area. */
+  readonly deviceName?: string;
+  readonly location?: string;
   readonly version: string;
   readonly topics: Topics;
 }
@@ -35,7 +38,8 @@ export function discoveryMessages(d: DiscoveryInput): DiscoveryMessage[] {
     payload_not_available: 'offline',
     device: {
       identifiers: [id],
-      name: `Kiosk ${d.deviceId}`,
+      name: d.deviceName === undefined || d.deviceName === d.deviceId ? `Kiosk ${d.deviceId}` : d.deviceName,
+      ...(d.location === undefined ? {} : { suggested_area: d.location }),
       manufacturer: 'kiosk-agent',
       model: 'kiosk-agent',
       sw_version: d.version,

@@ -7,6 +7,9 @@ import type { AgentEvent, Claims, Snapshot } from '../state.js';
 export interface AgentInfo {
   readonly version: string;
   readonly deviceId: string;
+  /** KIOSK_DEVICE_NAME (the device id when unset) and KIOSK_LOCATION: who the person approving a code sees. */
+  readonly name?: string;
+  readonly location?: string;
 }
 
 export interface StatePayload {
@@ -21,7 +24,7 @@ export interface StatePayload {
   next_refresh_at?: string;
   retry_at?: string;
   error?: { code: string; message: string };
-  agent: { version: string; device_id: string };
+  agent: { version: string; device_id: string; name?: string; location?: string };
 }
 
 export interface ErrorBody {
@@ -57,7 +60,7 @@ export function statePayload(s: Snapshot, agent: AgentInfo): StatePayload {
     next_refresh_at: iso(s.nextRefreshAt),
     retry_at: iso(s.retryAt),
     error: s.error && { code: s.error.code, message: s.error.message },
-    agent: { version: agent.version, device_id: agent.deviceId },
+    agent: dropUndefined({ version: agent.version, device_id: agent.deviceId, name: agent.name, location: agent.location }),
   });
 }
 

@@ -22,7 +22,7 @@ export interface PublisherTuning extends ConnectionTuning {
 }
 
 export interface PublisherDeps {
-  readonly config: Pick<Config, 'deviceId' | 'mqtt' | 'haDiscovery' | 'haPrefix'>;
+  readonly config: Pick<Config, 'deviceId' | 'deviceName' | 'location' | 'mqtt' | 'haDiscovery' | 'haPrefix'>;
   readonly machine: Machine;
   readonly operations: Operations;
   readonly log: Logger;
@@ -55,7 +55,7 @@ export class MqttPublisher {
   constructor(private readonly d: PublisherDeps) {
     this.topics = kioskTopics(d.config.mqtt.prefix, d.config.deviceId);
     this.log = d.log.child({ module: 'mqtt' });
-    this.agent = { version: d.version, deviceId: d.config.deviceId };
+    this.agent = { version: d.version, deviceId: d.config.deviceId, name: d.config.deviceName, location: d.config.location };
   }
 
   /** For the health file. */
@@ -192,7 +192,8 @@ export class MqttPublisher {
   }
 
   private announce(): void {
-    const messages = discoveryMessages({ haPrefix: this.d.config.haPrefix, deviceId: this.d.config.deviceId, version: this.d.version, topics: this.topics });
+    const { haPrefix, deviceId, deviceName, location } = this.d.config;
+    const messages = discoveryMessages({ haPrefix, deviceId, deviceName, location, version: this.d.version, topics: this.topics });
     for (const m of messages) void this.publish(m.topic, m.payload, { qos: 1, retain: true });
   }
 
