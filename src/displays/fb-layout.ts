@@ -142,6 +142,13 @@ function unsaid(view: View): string {
   return view.status.split(' · ').filter((part) => !shown(part)).join(' · ');
 }
 
+/** The title bar's words: without the product name when the kiosk's own name and location need the room. */
+function titleText(title: string, width: number, s: number): string {
+  const full = fontText(title);
+  const text = textWidth(full, s) <= width ? full : fontText(title.replace(/^kiosk-agent · /, ''));
+  return fitText(text, width, s, s, 1, s).lines[0] ?? '';
+}
+
 /**
  * Paints one view on the canvas: a title bar (product and device id), then the state's screen;
  * the sign-in screen ends with what is left of the status line at the foot. Dark on light
@@ -155,7 +162,7 @@ export function paint(c: Canvas, view: View, qr: QrMatrix | undefined): void {
   c.clear(PAPER);
   const bar = (FONT_HEIGHT + 4) * s;
   c.fillRect(0, 0, width, bar, INK);
-  c.text(fitText(fontText(view.title), width - 2 * m, s, s, 1, s).lines[0] ?? '', m, 2 * s, s, PAPER);
+  c.text(titleText(view.title, width - 2 * m, s), m, 2 * s, s, PAPER);
   const signIn = view.state === 'awaiting_sign_in' && (view.userCode !== undefined || qr !== undefined);
   let bottom = height - m;
   const extra = signIn ? unsaid(view) : '';
