@@ -15,6 +15,7 @@ import type { MetadataStore } from './metadata-store.js';
 interface CodeTrack {
   verificationUriComplete?: string;
   intervalMs: number;
+  /** When the last poll, or the code itself, was answered. */
   lastPollAt: number;
 }
 
@@ -94,9 +95,14 @@ export class ProviderNetworkClient implements INetworkModule {
     const track = deviceCode === undefined ? undefined : this.codes.get(deviceCode);
     if (track) {
       await sleep(track.lastPollAt + track.intervalMs - this.d.clock.now(), this.d.signal);
-      track.lastPollAt = this.d.clock.now();
     }
-    const response = await this.send<T>(url, { method: 'POST', headers: options?.headers, body: options?.body });
+    let response: NetworkResponse<T>;
+    try {
+      response = await this.send<T>(url, { method: 'POST', headers: options?.headers, body: options?.body });
+    } finally {
+      // Timed from the answer, not the request: a poll slow to arrive never lets the next one arrive early.
+      if (track) track.lastPollAt = this.d.clock.now();
+    }
     // JSON `null`, an array or a number: no field of it can be read.
     const body: Record<string, unknown> = isObject(response.body) ? response.body : {};
 
