@@ -25,6 +25,10 @@ test('state payload: SPEC §2 keys only, snake_case, ISO-8601 UTC times', () => 
   assert.deepEqual(statePayload({ state: 'starting', since: T, account: { username: 'u' } }, agent), {
     state: 'starting', since: '2025-01-01T14:30:00.250Z', account: { username: 'u' }, agent: { version: '1.2.3', device_id: 'lobby-1' },
   });
+  // How the kiosk names itself, so an operator knows which device a person is approving.
+  assert.deepEqual(statePayload({ state: 'starting', since: T }, { ...agent, name: 'Lobby screen', location: 'Reception' }).agent, {
+    version: '1.2.3', device_id: 'lobby-1', name: 'Lobby screen', location: 'Reception',
+  });
 });
 
 test('events carry only allow-listed fields; claims clear with an empty payload; responses', () => {
