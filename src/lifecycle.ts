@@ -216,7 +216,8 @@ export class Lifecycle {
         }
         case 'fatal':
           if (kind === 'refresh') this.d.machine.record('refresh_failed', { reason: result.fault.code });
-          await this.wait('error', { error: result.fault }, this.d.timings.errorRetryMs, this.untilRetryOrNow(signal));
+          // The account stays named in the state: an operator sees whose sign-in was blocked, and may sign it out.
+          await this.wait('error', { error: result.fault, account: this.d.machine.snapshot.account }, this.d.timings.errorRetryMs, this.untilRetryOrNow(signal));
           continue;
       }
     }
