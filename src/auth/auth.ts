@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { scrub } from '../log.js';
+import { messageOf } from '../errors.js';
 import type { Account, Claims } from '../state.js';
 import { CacheStore } from './cache-store.js';
 import { createCachePlugin } from './cache-plugin.js';
@@ -98,11 +99,13 @@ export class Auth {
   async cachedAccount(): Promise<{ account?: Account } | undefined> {
     const account = await this.msalAccount();
     if (!account) return undefined;
-    if (account.idToken === undefined) return {};
+    const idToken = this.cachedIdToken(account);
+    if (idToken === undefined) return {};
     try {
-      await this.verify(account.idToken, { ignoreTimes: true, savedKeysOnly: true });
+      await this.verify(idToken, { ignoreTimes: true, savedKeysOnly: true });
       return { account: toAccount(account) };
-    } catch {
+    } catch (e) {
+      this.log.debug({ reason: e instanceof IdTokenInvalid ? e.reason : messageOf(e) }, 'cached account not verified offline; restoring it unnamed');
       return {};
     }
   }
@@ -272,6 +275,13 @@ export class Auth {
       await this.cache.clear();
       return undefined;
     }
+  }
+
+  /** The account's ID token from MSAL's serialized cache (its `AccountInfo` from the cache carries none). */
+  private cachedIdToken(account: AccountInfo): string | undefined {
+    const cache = JSON.parse(this.app.getTokenCache().serialize()) as { IdToken?: Record<string, { home_account_id?: string; client_id?: string; secret?: string }> };
+    const entry = Object.values(cache.IdToken ?? {}).find((t) => t.home_account_id === account.homeAccountId && t.client_id === this.d.config.clientId);
+    return typeof entry?.secret === 'string' ? entry.secret : undefined;
   }
 
   private extraQuery(): Record<string, string> | undefined {
