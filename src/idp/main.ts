@@ -70,11 +70,7 @@ async function main(): Promise<void> {
     verificationUri: values['verification-uri'],
     onRequest: logRequest,
   });
-  process.stdout.write(
-    `${JSON.stringify({ authority: idp.authority, ca_file: idp.caFile, verification_uri: idp.verificationUri, control_url: idp.controlUrl })}\n`,
-  );
-  console.error(`idp: ready; sign in at ${idp.verificationUri}; control API ${idp.controlUrl}; data in ${values.dir}`);
-
+  // Ready to be stopped before saying so: a supervisor may send SIGTERM as soon as it reads the line.
   const stop = (signal: string) => {
     console.error(`idp: ${signal}, stopping`);
     setTimeout(() => process.exit(1), 5000).unref();
@@ -88,6 +84,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+
+  process.stdout.write(
+    `${JSON.stringify({ authority: idp.authority, ca_file: idp.caFile, verification_uri: idp.verificationUri, control_url: idp.controlUrl })}\n`,
+  );
+  console.error(`idp: ready; sign in at ${idp.verificationUri}; control API ${idp.controlUrl}; data in ${values.dir}`);
 }
 
 main().catch((e: unknown) => {
