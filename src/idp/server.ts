@@ -64,14 +64,14 @@ function shut(server: Server): Promise<void> {
 export async function startIdp(options: IdpOptions): Promise<Idp> {
   const host = options.host ?? '127.0.0.1';
   const controlHost = options.controlHost ?? '127.0.0.1';
+  const externalId = options.externalId === true;
+  const globalVerificationUri = globalPageOf(options); // checked before anything is written
   const dir = resolve(options.dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const extra = (options.hostnames ?? []).map((n) => n.toLowerCase().replace(/^\[(.*)\]$/, '$1'));
   const ownHost = WILDCARDS.has(host) ? [] : [host.toLowerCase().replace(/^\[(.*)\]$/, '$1')];
   const advertised = extra[0] ?? ownHost[0] ?? '127.0.0.1';
   const names = [...new Set([advertised, ...ownHost, ...extra, '127.0.0.1', 'localhost'])];
-  const externalId = options.externalId === true;
-  const globalVerificationUri = globalPageOf(options);
   // The certificate also names the global page's host, so that a browser (or test) whose name
   // resolution sends that host here reaches the stand-in page with TLS verified. It is not one of
   // the names the advertised origin follows: the wire endpoints never answer as that host.

@@ -130,7 +130,10 @@ export async function startTestIdp(options: Omit<IdpOptions, 'dir'> = {}): Promi
   const dir = await mkdtemp(join(tmpdir(), 'kiosk-idp-test-'));
   const keys = await sharedKeys();
   await Promise.all(KEY_FILES.map((f) => copyFile(join(keys, f), join(dir, f))));
-  let idp: Idp | undefined = await startIdp({ ...options, dir });
+  let idp: Idp | undefined = await startIdp({ ...options, dir }).catch(async (e: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  });
   const first = idp;
   const ca = await readFile(first.caFile, 'utf8');
   const host = options.host ?? '127.0.0.1';
