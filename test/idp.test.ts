@@ -11,7 +11,7 @@ import type { TestContext } from 'node:test';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
 import type { JSONWebKeySet } from 'jose';
 import { startIdp } from '../src/idp/server.js';
-import { startTestIdp } from './helpers/idp.js';
+import { runMsalDeviceCode, startTestIdp } from './helpers/idp.js';
 import type { TestIdp, WireResponse } from './helpers/idp.js';
 
 const CLIENT_ID = 'idp-test-client';
@@ -496,25 +496,8 @@ test('CLI: one JSON ready line on stdout, clean exit on SIGTERM', async (t) => {
   assert.equal(stdout, `${line}\n`, 'nothing else on stdout');
 });
 
-/** Runs the MSAL fixture in a child trusting the provider's CA; calls `onCode` for the device code event. */
-async function runMsal(t: TestContext, idp: TestIdp, authority: string, onCode: (event: Record<string, unknown>) => Promise<void>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/msal-device-code.ts', authority, CLIENT_ID], {
-    cwd: ROOT,
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: idp.caFile },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(() => child.kill('SIGKILL'));
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const events: Record<string, Record<string, unknown>> = {};
-  for await (const line of createInterface({ input: child.stdout })) {
-    const event = JSON.parse(line) as Record<string, unknown>;
-    events[String(event.event)] = event;
-    if (event.event === 'code') await onCode(event);
-  }
-  return { code: await exited, events, stderr };
-}
+const runMsal = (t: TestContext, idp: TestIdp, authority: string, onCode: (event: Record<string, unknown>) => Promise<void>) =>
+  runMsalDeviceCode(t, idp, authority, CLIENT_ID, onCode);
 
 test('real @azure/msal-node refuses a tenant-id ciamlogin issuer for a named-tenant authority, as with External ID', async (t) => {
   const idp = await provider(t, { tenantAliases: ['contoso.onmicrosoft.com'] });

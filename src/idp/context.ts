@@ -17,6 +17,12 @@ export interface IdpContext {
   readonly verificationUri?: string;
   /** Other path segments accepted in place of the tenant id (e.g. `contoso.onmicrosoft.com`). */
   readonly tenantAliases: ReadonlySet<string>;
+  /** Entra External ID mode: device-code answers name the global page, which refuses the tenant's accounts. */
+  readonly externalId: boolean;
+  /** External ID mode: the global sign-in page named in device-code answers. */
+  readonly globalVerificationUri: string;
+  /** The `tid` of ID tokens minted with the `foreign_tenant` fault: another tenant, the same for one run. */
+  readonly foreignTenantId: string;
 }
 
 /**
@@ -36,7 +42,14 @@ export function requestOrigin(ctx: IdpContext, host: string | undefined): string
 export const issuerFor = (ctx: IdpContext, origin: string): string =>
   ctx.faults.settings.issuer ?? `${origin}/${ctx.store.tenantId}/v2.0`;
 
-export const verificationUriFor = (ctx: IdpContext, origin: string): string => ctx.verificationUri ?? `${origin}/device`;
+/** The page a device-code answer names: External ID's global page, else the given or the local `/device` page. */
+export const verificationUriFor = (ctx: IdpContext, origin: string): string =>
+  ctx.externalId ? ctx.globalVerificationUri : (ctx.verificationUri ?? `${origin}/device`);
+
+/** Path of the sign-in page of the tenant itself, as External ID serves it on the authority's host. */
+export const TENANT_PAGE_PATH = '/common/oauth2/deviceauth';
+/** Path of the stand-in for the global page (`https://microsoft.com/devicelogin`). */
+export const GLOBAL_PAGE_PATH = '/devicelogin';
 
 /** True when a path segment names this provider's tenant (its id, or an alias). */
 export const isOwnTenant = (ctx: IdpContext, segment: string): boolean =>

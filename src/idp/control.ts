@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { TENANT_PAGE_PATH } from './context.js';
 import type { IdpContext } from './context.js';
 import { decide, pendingCodes } from './device-flow.js';
 import { validateFaults } from './faults.js';
@@ -13,7 +14,7 @@ const problem = (status: number, error: string, message: string): Reply => ({ st
 /** The control API's routes, for `GET /` and error messages. */
 export const CONTROL_ROUTES = [
   'GET /pending',
-  'POST /approve {"user_code","user"?}',
+  'POST /approve {"user_code","user"?,"page"?: "tenant"|"global"}',
   'POST /decline {"user_code"}',
   'GET /faults',
   'POST /faults {...}',
@@ -28,6 +29,18 @@ async function jsonBody(req: IncomingMessage): Promise<unknown> {
   const text = await readBody(req);
   if (text.trim() === '') return {};
   return JSON.parse(text) as unknown;
+}
+
+const TENANT_HINT = (ctx: IdpContext): string =>
+  `The global page refuses this External ID tenant's own accounts; use "page": "tenant" (${ctx.primaryOrigin()}${TENANT_PAGE_PATH}).`;
+
+/** A refusal on the global page, approved through the control API, shows in `/requests` as the page's would. */
+function logRefusal(ctx: IdpContext, codeId: string | undefined, error: string, now: number): void {
+  const entry = ctx.log.start('POST', '/approve', 'verify', now);
+  entry.status = 403;
+  entry.error = error;
+  if (codeId !== undefined) entry.code_id = codeId;
+  ctx.log.done(entry);
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -72,8 +85,11 @@ async function route(ctx: IdpContext, req: IncomingMessage, authority: string): 
         return problem(400, 'bad_request', 'the body must be JSON {"user_code": "...", "user"?: "alice"}');
       if (body.user !== undefined && typeof body.user !== 'string') return problem(400, 'bad_request', '"user" must be a string');
       const action = key === 'POST /approve' ? 'approve' : 'decline';
-      const result = decide(ctx, body.user_code, action, body.user as string | undefined, now);
-      if (!result.ok) return problem(result.status, result.error, result.message);
+      const page = action === 'approve' ? (body.page ?? 'tenant') : 'tenant';
+      if (page !== 'tenant' && page !== 'global') return problem(400, 'bad_request', '"page" must be "tenant" (the default) or "global"');
+      const result = decide(ctx, body.user_code, action, body.user as string | undefined, now, page);
+      if (!result.ok && result.status === 403) logRefusal(ctx, result.record?.id, result.error, now);
+      if (!result.ok) return problem(result.status, result.error, result.status === 403 ? `${result.message} ${TENANT_HINT(ctx)}` : result.message);
       const user = result.user && { id: result.user.id, name: result.user.name, username: result.user.username };
       return ok({ status: result.record.status, user_code: result.record.userCode, code_id: result.record.id, user });
     }

@@ -21,6 +21,33 @@ export interface EntraErrorBody {
   suberror?: string;
 }
 
+/** `2024-07-31T08:00:26.4480000Z`: .NET's round-trip format, as Entra writes dates inside messages. */
+const dotnetDate = (t: number): string => new Date(t).toISOString().replace(/\.(\d{3})Z$/, '.$10000Z');
+
+/** Conditional Access blocks the administrator fault `conditional_access` can cause, with Entra's OAuth error. */
+export const CONDITIONAL_ACCESS_BLOCKS = {
+  53003: { error: 'invalid_grant', message: 'Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.' },
+  530033: { error: 'invalid_grant', message: 'Access has been blocked by Conditional Access policies. Remote device flow blocked due to a device-based Conditional Access policy.' },
+  53000: {
+    error: 'interaction_required',
+    message: 'Device is not in required device state: compliant. Conditional Access policy requires a compliant device, and the device is not compliant. The user must enroll their device with an approved MDM provider like Intune.',
+  },
+  53001: {
+    error: 'interaction_required',
+    message: 'Device is not in required device state: domain_joined. Conditional Access policy requires a domain joined device, and the device is not domain joined.',
+  },
+  50097: { error: 'interaction_required', message: 'Device authentication is required.' },
+} as const;
+export type ConditionalAccessCode = keyof typeof CONDITIONAL_ACCESS_BLOCKS;
+export const CONDITIONAL_ACCESS_CODES = Object.keys(CONDITIONAL_ACCESS_BLOCKS).map(Number) as ConditionalAccessCode[];
+
+/** The AADSTS codes `invalid_grant_next` can answer with (`invalid_grant_aadsts`). */
+export const INVALID_GRANT_CODES = [70008, 700082, 70043, 50173] as const;
+export type InvalidGrantCode = (typeof INVALID_GRANT_CODES)[number];
+
+/** What the global sign-in page says to an External ID tenant's own (local customer) account. */
+export const LOGIN_DOMAIN_REFUSED = { code: 500208, message: 'The domain is not a valid login domain for the account type.' } as const;
+
 const e = (status: number, error: string, code: number | undefined, message: string, suberror?: string): EntraError => ({
   status,
   error,
@@ -55,6 +82,22 @@ export const entraErrors = {
     e(400, 'invalid_grant', 70008, 'The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.', 'bad_token'),
   refreshTokenRevoked: () =>
     e(400, 'invalid_grant', 50173, 'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.', 'bad_token'),
+  refreshTokenInactive: (issuedAt: number) =>
+    e(400, 'invalid_grant', 700082, `The refresh token has expired due to inactivity. The token was issued on ${dotnetDate(issuedAt)} and was inactive for 90.00:00:00.`, 'bad_token'),
+  signInFrequency: (issuedAt: number) =>
+    e(400, 'invalid_grant', 70043, `The refresh token has expired or is invalid due to sign-in frequency checks by conditional access. The token was issued on ${dotnetDate(issuedAt)} and the maximum allowed lifetime for this request is 43200.`, 'bad_token'),
+  /** The `invalid_grant_next` fault's answer, with the code `invalid_grant_aadsts` names. */
+  invalidGrant: (code: InvalidGrantCode, issuedAt: number): EntraError => {
+    switch (code) {
+      case 700082: return entraErrors.refreshTokenInactive(issuedAt);
+      case 70043: return entraErrors.signInFrequency(issuedAt);
+      case 50173: return entraErrors.refreshTokenRevoked();
+      case 70008: return entraErrors.refreshTokenExpired();
+    }
+  },
+  // Entra marks these `message_only`: the person can do nothing about it but read the message.
+  conditionalAccess: (code: ConditionalAccessCode) =>
+    e(400, CONDITIONAL_ACCESS_BLOCKS[code].error, code, CONDITIONAL_ACCESS_BLOCKS[code].message, 'message_only'),
   grantInvalid: () => e(400, 'invalid_grant', 70000, 'Provided grant is invalid or malformed.', 'bad_token'),
   serverError: (status: number) =>
     e(status, 'server_error', 50000, 'There was an error issuing a token or an issue with our sign-in service.'),

@@ -1,7 +1,9 @@
+import { CONDITIONAL_ACCESS_CODES, INVALID_GRANT_CODES } from './entra-errors.js';
+import type { ConditionalAccessCode, InvalidGrantCode } from './entra-errors.js';
 import { WIRE_ENDPOINTS } from './types.js';
 import type { Endpoint, WireEndpoint } from './types.js';
 
-export const ID_TOKEN_FAULTS = ['forged', 'expired', 'wrong_audience'] as const;
+export const ID_TOKEN_FAULTS = ['forged', 'expired', 'wrong_audience', 'foreign_tenant'] as const;
 export type IdTokenFault = (typeof ID_TOKEN_FAULTS)[number];
 
 /** Standing fault settings, as `GET /faults` shows them (names are the control API: see README.md). */
@@ -20,11 +22,13 @@ export interface FaultSettings {
   device_code_interval: number;
   access_token_expires_in: number;
   invalid_grant_next: number;
+  invalid_grant_aadsts: InvalidGrantCode;
   reject_reused_refresh_tokens: boolean;
   unknown_clients: string[];
   public_client_disabled_clients: string[];
   id_token_fault: IdTokenFault | null;
   issuer: string | null;
+  conditional_access: ConditionalAccessCode | null;
 }
 
 /** Keys accepted by `POST /faults` that are actions, not settings. */
@@ -34,7 +38,7 @@ export interface FaultActions {
 
 export type WireFault = { kind: 'fail'; status: number } | { kind: 'hang' } | { kind: 'drop' };
 
-type Kind = 'count' | 'seconds' | 'ms' | 'status' | 'bool' | 'endpoints' | 'strings' | 'idtoken' | 'url';
+type Kind = 'count' | 'seconds' | 'ms' | 'status' | 'bool' | 'endpoints' | 'strings' | 'idtoken' | 'url' | 'grantcode' | 'ca';
 const KINDS: Record<keyof FaultSettings, Kind> = {
   fail_next: 'count',
   fail_status: 'status',
@@ -50,11 +54,13 @@ const KINDS: Record<keyof FaultSettings, Kind> = {
   device_code_interval: 'seconds',
   access_token_expires_in: 'seconds',
   invalid_grant_next: 'count',
+  invalid_grant_aadsts: 'grantcode',
   reject_reused_refresh_tokens: 'bool',
   unknown_clients: 'strings',
   public_client_disabled_clients: 'strings',
   id_token_fault: 'idtoken',
   issuer: 'url',
+  conditional_access: 'ca',
 };
 
 function check(kind: Kind, v: unknown): string | undefined {
@@ -72,6 +78,8 @@ function check(kind: Kind, v: unknown): string | undefined {
     case 'strings': return Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '') ? undefined : 'a list of client ids';
     case 'idtoken': return v === null || (ID_TOKEN_FAULTS as readonly unknown[]).includes(v) ? undefined : `null or one of ${ID_TOKEN_FAULTS.join(', ')}`;
     case 'url': return v === null || (typeof v === 'string' && URL.canParse(v)) ? undefined : 'null or an absolute URL';
+    case 'grantcode': return (INVALID_GRANT_CODES as readonly unknown[]).includes(v) ? undefined : `one of the numbers ${INVALID_GRANT_CODES.join(', ')}`;
+    case 'ca': return v === null || (CONDITIONAL_ACCESS_CODES as readonly unknown[]).includes(v) ? undefined : `null or one of the numbers ${CONDITIONAL_ACCESS_CODES.join(', ')}`;
   }
 }
 
@@ -117,9 +125,9 @@ export class Faults {
       device_code_expires_in: this.defaults.deviceCodeExpiresIn,
       device_code_interval: this.defaults.deviceCodeInterval,
       access_token_expires_in: this.defaults.accessTokenExpiresIn,
-      invalid_grant_next: 0, reject_reused_refresh_tokens: false,
+      invalid_grant_next: 0, invalid_grant_aadsts: 70008, reject_reused_refresh_tokens: false,
       unknown_clients: [], public_client_disabled_clients: [],
-      id_token_fault: null, issuer: null,
+      id_token_fault: null, issuer: null, conditional_access: null,
     };
   }
 

@@ -51,7 +51,7 @@ async function refreshTokenGrant(ctx: IdpContext, origin: string, form: URLSearc
   const token = form.get('refresh_token') ?? '';
   if (token === '') return fail(entraErrors.missingParameter('refresh_token'));
   const record = ctx.store.refreshTokenBySecret(token);
-  if (ctx.faults.takeInvalidGrant()) return fail(entraErrors.refreshTokenExpired(), record?.id);
+  if (ctx.faults.takeInvalidGrant()) return fail(entraErrors.invalidGrant(ctx.faults.settings.invalid_grant_aadsts, record?.issuedAt ?? now), record?.id);
   if (record === undefined) return fail(entraErrors.refreshTokenMalformed());
   if (record.clientId !== clientId) return fail(entraErrors.grantInvalid(), record.id);
   if (record.revokedAt !== undefined) return fail(entraErrors.refreshTokenRevoked(), record.id);
@@ -59,6 +59,9 @@ async function refreshTokenGrant(ctx: IdpContext, origin: string, form: URLSearc
   if (record.usedAt !== undefined && ctx.faults.settings.reject_reused_refresh_tokens) return fail(entraErrors.grantInvalid(), record.id);
   const user = ctx.store.user(record.userId);
   if (user === undefined) return fail(entraErrors.grantInvalid(), record.id);
+  // Conditional Access is evaluated on every token issuance; the refresh token itself stays valid.
+  const block = ctx.faults.settings.conditional_access;
+  if (block !== null) return fail(entraErrors.conditionalAccess(block), record.id);
   record.usedAt ??= now;
   ctx.store.save(now);
   const scope = normalizeScope(form.get('scope') || record.scope);
@@ -102,7 +105,9 @@ async function issueTokens(
     body.refresh_token = refreshToken;
   }
   if (scopes.has('openid')) {
-    const idToken = await mintIdToken(input, s.id_token_fault);
+    // `foreign_tenant`: a well-signed token whose `tid` names another tenant than the one that issued it.
+    const idInput = s.id_token_fault === 'foreign_tenant' ? { ...input, tenantId: ctx.foreignTenantId } : input;
+    const idToken = await mintIdToken(idInput, s.id_token_fault);
     ctx.store.recordIssued(idToken);
     body.id_token = idToken;
   }

@@ -23,6 +23,11 @@ Options:
   --tenant-id GUID       tenant id (default: persisted in the data dir, else random)
   --tenant-alias NAME    also accept NAME as the tenant path segment (repeatable)
   --verification-uri U   advertise U as the verification page (e.g. when published on another host port)
+  --external-id          behave as Entra External ID: device codes name the global page, which refuses
+                         the tenant's accounts (AADSTS500208); they sign in at /common/oauth2/deviceauth
+  --global-verification-uri U
+                         the global page device codes name (default https://microsoft.com/devicelogin;
+                         https://127.0.0.1:8443/devicelogin reaches the local stand-in from a browser)
   --help                 show this help
 `;
 
@@ -49,6 +54,8 @@ async function main(): Promise<void> {
       'tenant-id': { type: 'string' },
       'tenant-alias': { type: 'string', multiple: true, default: [] },
       'verification-uri': { type: 'string' },
+      'external-id': { type: 'boolean', default: false },
+      'global-verification-uri': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -68,13 +75,11 @@ async function main(): Promise<void> {
     tenantId: values['tenant-id'],
     tenantAliases: values['tenant-alias'],
     verificationUri: values['verification-uri'],
+    externalId: values['external-id'],
+    globalVerificationUri: values['global-verification-uri'],
     onRequest: logRequest,
   });
-  process.stdout.write(
-    `${JSON.stringify({ authority: idp.authority, ca_file: idp.caFile, verification_uri: idp.verificationUri, control_url: idp.controlUrl })}\n`,
-  );
-  console.error(`idp: ready; sign in at ${idp.verificationUri}; control API ${idp.controlUrl}; data in ${values.dir}`);
-
+  // Ready to be stopped before saying so: a supervisor may send SIGTERM as soon as it reads the line.
   const stop = (signal: string) => {
     console.error(`idp: ${signal}, stopping`);
     setTimeout(() => process.exit(1), 5000).unref();
@@ -88,6 +93,14 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+
+  process.stdout.write(
+    `${JSON.stringify({ authority: idp.authority, ca_file: idp.caFile, verification_uri: idp.verificationUri, control_url: idp.controlUrl })}\n`,
+  );
+  const signIn = idp.externalId
+    ? `External ID mode: devices are sent to ${idp.verificationUri}, which refuses this tenant's accounts; they sign in at ${idp.tenantVerificationUri}`
+    : `sign in at ${idp.verificationUri}`;
+  console.error(`idp: ready; ${signIn}; control API ${idp.controlUrl}; data in ${values.dir}`);
 }
 
 main().catch((e: unknown) => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isOwnTenant, requestOrigin } from './context.js';
+import { TENANT_PAGE_PATH, isOwnTenant, requestOrigin } from './context.js';
 import type { IdpContext } from './context.js';
 import { issueDeviceCode } from './device-flow.js';
 import { entraErrorBody, entraErrors } from './entra-errors.js';
@@ -11,9 +11,10 @@ import { BodyTooLargeError, readBody, redirect, sendHtml, sendJson } from './htt
 import { jwks, openIdConfiguration } from './metadata.js';
 import { normalizeScope } from './tokens.js';
 import type { Endpoint, RequestEntry } from './types.js';
-import { formPage, submitForm } from './verify-page.js';
+import { formPage, pageKindOf, submitForm } from './verify-page.js';
+import type { PageKind } from './verify-page.js';
 
-type Route = { endpoint: Endpoint; name: string; tenant?: string };
+type Route = { endpoint: Endpoint; name: string; tenant?: string; page?: PageKind };
 
 const TENANT_ROUTES: Record<string, { endpoint: Endpoint; name: string }> = {
   'v2.0/.well-known/openid-configuration': { endpoint: 'metadata', name: 'metadata' },
@@ -33,7 +34,8 @@ const safeDecode = (s: string): string => {
 };
 
 function classify(pathname: string): Route {
-  if (pathname === '/device') return { endpoint: 'verify', name: 'verify' };
+  const page = pageKindOf(pathname);
+  if (page !== undefined) return { endpoint: 'verify', name: 'verify', page };
   if (pathname === '/') return { endpoint: 'other', name: 'root' };
   const m = /^\/([^/]+)\/(.+)$/.exec(pathname);
   const route = m ? TENANT_ROUTES[m[2] ?? ''] : undefined;
@@ -129,16 +131,21 @@ async function handle(ctx: IdpContext, req: IncomingMessage, res: ServerResponse
       return outcome.ok ? json(outcome.body) : fail(outcome.err);
     }
     case 'verify': {
-      const page = method === 'POST' ? submitForm(ctx, form, now) : formPage(ctx, url.searchParams.get('user_code') ?? '');
+      const kind = route.page ?? 'device';
+      // Only the provider's own page takes the code from the URL; Entra's pages do not.
+      const prefill = kind === 'device' ? (url.searchParams.get('user_code') ?? '') : '';
+      const page = method === 'POST' ? submitForm(ctx, kind, form, now) : formPage(ctx, kind, prefill);
       entry.status = page.status;
+      if (page.codeId !== undefined) entry.code_id = page.codeId;
+      if (page.error !== undefined) entry.error = page.error;
       return sendHtml(res, page.status, page.html);
     }
     case 'root':
       entry.status = 302;
-      return redirect(res, '/device');
+      return redirect(res, ctx.externalId ? TENANT_PAGE_PATH : '/device');
     case 'logout':
     case 'authorize': {
-      const text = route.name === 'logout' ? 'You are signed out.' : 'This provider supports only the device code flow: open /device.';
+      const text = route.name === 'logout' ? 'You are signed out.' : `This provider supports only the device code flow: open ${ctx.externalId ? TENANT_PAGE_PATH : '/device'}.`;
       entry.status = route.name === 'logout' ? 200 : 400;
       return sendHtml(res, entry.status, `<!doctype html><html lang="en"><meta charset="utf-8"><title>Local identity provider</title><p>${text}</p></html>\n`);
     }

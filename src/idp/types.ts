@@ -35,6 +35,8 @@ export interface DeviceCodeRecord {
   status: DeviceCodeStatus;
   userId?: string;
   decidedAt?: number;
+  /** AADSTS code of the Conditional Access block this approved code met: Entra decided, it never redeems. */
+  blockedBy?: number;
 }
 
 export interface RefreshTokenRecord {
@@ -84,6 +86,14 @@ export interface IdpOptions {
   tenantAliases?: string[];
   /** Advertised verification URI, e.g. when the provider runs in a container (default `https://HOST:PORT/device`). */
   verificationUri?: string;
+  /**
+   * Behave as Entra External ID does: the device-code answer names the global sign-in page
+   * (`globalVerificationUri`), which refuses the tenant's own accounts (AADSTS500208), while
+   * `/common/oauth2/deviceauth` on the provider's origin accepts them.
+   */
+  externalId?: boolean;
+  /** External ID mode only: the global page named in device-code answers (default `https://microsoft.com/devicelogin`). */
+  globalVerificationUri?: string;
   /** Defaults restored by `DELETE /faults` (seconds). */
   deviceCodeExpiresIn?: number;
   deviceCodeInterval?: number;
@@ -93,12 +103,16 @@ export interface IdpOptions {
 }
 
 export interface Idp {
-  /** `https://HOST:PORT/<tenant-id>/` */
+  /** `https://HOST:PORT/<tenant-id>/` (no `:443` on port 443) */
   readonly authority: string;
   readonly tenantId: string;
   /** PEM file of the generated CA: give it to clients with NODE_EXTRA_CA_CERTS. */
   readonly caFile: string;
+  /** The page the device-code answer names (in External ID mode the global one). */
   readonly verificationUri: string;
+  /** The tenant's own sign-in page, `https://HOST[:PORT]/common/oauth2/deviceauth` (External ID's accepting page). */
+  readonly tenantVerificationUri: string;
+  readonly externalId: boolean;
   /** Base URL of the control API, with trailing slash. */
   readonly controlUrl: string;
   readonly port: number;

@@ -1,12 +1,38 @@
+import { GLOBAL_PAGE_PATH, TENANT_PAGE_PATH } from './context.js';
 import type { IdpContext } from './context.js';
 import { decide } from './device-flow.js';
+import type { SignInPage } from './device-flow.js';
 import { escapeHtml as h } from './http.js';
 import type { User } from './types.js';
 
 export interface Page {
   status: number;
   html: string;
+  /** The device code the form named, for the request log (its short id, never the secret). */
+  codeId?: string;
+  /** The AADSTS code of a refusal, for the request log. */
+  error?: string;
 }
+
+/**
+ * The three sign-in pages: the provider's own `/device` (prefilled from `?user_code=`), and the two
+ * Entra serves, which take no code from the URL: the tenant's `/common/oauth2/deviceauth` and the
+ * stand-in for the global `https://microsoft.com/devicelogin`.
+ */
+export type PageKind = 'device' | SignInPage;
+
+const PAGES: Record<PageKind, { path: string; title: string; note: string }> = {
+  device: { path: '/device', title: 'Sign in a device', note: '' },
+  tenant: { path: TENANT_PAGE_PATH, title: 'Sign in a device', note: 'The tenant’s own device sign-in page.' },
+  global: { path: GLOBAL_PAGE_PATH, title: 'Enter code', note: 'Stand-in for the global device sign-in page (https://microsoft.com/devicelogin).' },
+};
+
+export const pageKindOf = (pathname: string): PageKind | undefined =>
+  (Object.keys(PAGES) as PageKind[]).find((k) => PAGES[k].path === pathname);
+
+/** A hint for people on the stand-in global page of an External ID tenant: where its accounts do sign in. */
+const globalNote = (ctx: IdpContext): string =>
+  ctx.externalId ? ` This tenant’s accounts sign in at ${ctx.primaryOrigin()}${TENANT_PAGE_PATH}.` : '';
 
 const STYLE = `
 body{font:1.05rem/1.5 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1b1d21}
@@ -23,7 +49,7 @@ button{font:inherit;padding:.5rem 1.2rem;margin-right:.5rem;border-radius:.3rem;
 button[value=approve]{background:#0b57d0;border-color:#0b57d0;color:#fff}
 :focus-visible{outline:3px solid #e8a200;outline-offset:2px}`;
 
-function layout(title: string, content: string): string {
+function layout(title: string, content: string, note = ''): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -36,7 +62,7 @@ function layout(title: string, content: string): string {
 <main>
 <h1>${h(title)}</h1>
 ${content}
-<p class="note">Local identity provider for development and tests: no real account is involved.</p>
+<p class="note">${h(`${note} Local identity provider for development and tests: no real account is involved.`.trim())}</p>
 </main>
 </body>
 </html>
@@ -50,11 +76,12 @@ function userChoice(user: User, checked: boolean): string {
 }
 
 /** The form where a person types the user code, picks a test user, and approves or declines. */
-export function formPage(ctx: IdpContext, userCode: string, selectedUser?: string, error?: { status: number; message: string }): Page {
+export function formPage(ctx: IdpContext, kind: PageKind, userCode: string, selectedUser?: string, error?: { status: number; message: string }): Page {
+  const page = PAGES[kind];
   const selected = ctx.store.users.find((u) => u.id === selectedUser) ?? ctx.store.users[0];
   const alert = error === undefined ? '' : `<p class="error" role="alert">${h(error.message)}</p>\n`;
   const content = `${alert}<p>Enter the code the device shows, choose who signs in, then approve or decline.</p>
-<form method="post" action="/device">
+<form method="post" action="${h(page.path)}">
 <label for="user_code">Code</label>
 <input type="text" id="user_code" name="user_code" value="${h(userCode)}" required maxlength="32"
  autocomplete="off" autocapitalize="characters" spellcheck="false" aria-describedby="code-help"${userCode === '' ? ' autofocus' : ''}>
@@ -66,25 +93,29 @@ ${ctx.store.users.map((u) => userChoice(u, u === selected)).join('\n')}
 <button type="submit" name="action" value="approve">Approve</button>
 <button type="submit" name="action" value="decline">Decline</button>
 </form>`;
-  return { status: error?.status ?? 200, html: layout('Sign in a device', content) };
+  const note = kind === 'global' ? `${page.note}${globalNote(ctx)}` : page.note;
+  return { status: error?.status ?? 200, html: layout(page.title, content, note) };
 }
 
 /** Handles the form: approves or declines, then says what happened. */
-export function submitForm(ctx: IdpContext, form: URLSearchParams, now: number): Page {
+export function submitForm(ctx: IdpContext, kind: PageKind, form: URLSearchParams, now: number): Page {
   const userCode = (form.get('user_code') ?? '').trim();
   const userId = form.get('user') ?? undefined;
   const action = form.get('action');
   if (action !== 'approve' && action !== 'decline')
-    return formPage(ctx, userCode, userId, { status: 400, message: 'Choose Approve or Decline.' });
-  if (userCode === '') return formPage(ctx, userCode, userId, { status: 400, message: 'Enter the code the device shows.' });
-  const result = decide(ctx, userCode, action, userId, now);
-  if (!result.ok) return formPage(ctx, userCode, userId, { status: result.status, message: result.message });
-  const again = '<p><a href="/device">Sign in another device</a></p>';
+    return formPage(ctx, kind, userCode, userId, { status: 400, message: 'Choose Approve or Decline.' });
+  if (userCode === '') return formPage(ctx, kind, userCode, userId, { status: 400, message: 'Enter the code the device shows.' });
+  const result = decide(ctx, userCode, action, userId, now, kind === 'global' ? 'global' : 'tenant');
+  if (!result.ok) {
+    const page = formPage(ctx, kind, userCode, userId, { status: result.status, message: result.message });
+    return { ...page, codeId: result.record?.id, error: result.status === 403 ? result.error : undefined };
+  }
+  const again = `<p><a href="${h(PAGES[kind].path)}">Sign in another device</a></p>`;
   if (action === 'decline') {
     const text = `You declined the sign-in request for code ${result.record.userCode}. The device will not be signed in.`;
-    return { status: 200, html: layout('Sign-in declined', `<p class="ok" role="status">${h(text)}</p>\n${again}`) };
+    return { status: 200, html: layout('Sign-in declined', `<p class="ok" role="status">${h(text)}</p>\n${again}`), codeId: result.record.id };
   }
   const user = result.user;
   const text = `The device with code ${result.record.userCode} is now signed in as ${user?.name ?? ''} (${user?.email ?? ''}). You can close this page.`;
-  return { status: 200, html: layout('Device signed in', `<p class="ok" role="status">${h(text)}</p>\n${again}`) };
+  return { status: 200, html: layout('Device signed in', `<p class="ok" role="status">${h(text)}</p>\n${again}`), codeId: result.record.id };
 }
