@@ -138,7 +138,8 @@ export class Lifecycle {
   private async signIn(signal: AbortSignal): Promise<void> {
     const backoff = this.backoff();
     const onRequest = this.d.signIn === 'on_request';
-    for (;;) {
+    // A wait cut short by cancellation ends the loop here: a cancelled task never asks for another code.
+    while (!signal.aborted) {
       const result = await this.d.auth.deviceCode((code) => this.showCode(code, signal), signal);
       if (signal.aborted || result.kind === 'cancelled') return;
       switch (result.kind) {
@@ -180,7 +181,7 @@ export class Lifecycle {
 
   private async pursue(kind: Pursuit, signal: AbortSignal, first?: (kind: Attempt['kind']) => void): Promise<void> {
     const backoff = this.backoff();
-    for (;;) {
+    while (!signal.aborted) {
       const result = await this.d.auth.silent(kind === 'refresh');
       first?.(result.kind);
       first = undefined;

@@ -61,3 +61,13 @@ test('a cached account is named at boot only when its ID token verifies offline;
   await third.waitForState('signed_in', 30_000);
   await eventually(() => third.stdout().includes('Signed in as Alice Example'), 10_000, 'the verified name once the keys are back');
 });
+
+test('an ID token from another tenant (tid) is rejected like a bad signature: never signed in, nobody named', async (t) => {
+  const k = await startKiosk(t, { before: (p) => p.faults({ id_token_fault: 'foreign_tenant' }) });
+  await k.agent.waitForState('awaiting_sign_in');
+  await approveNext(k.idp);
+  const error = await k.agent.waitForState('error');
+  assert.equal((error.error as { code: string }).code, 'invalid_id_token');
+  assert.match(String((error.error as { message: string }).message), new RegExp(`tenant .* is not ${k.idp.tenantId}`));
+  assertNobodyNamed(k, 'Alice Example');
+});

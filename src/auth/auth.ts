@@ -148,6 +148,7 @@ export class Auth {
       },
     };
     this.net.lastFailure = undefined;
+    if (signal.aborted) return { kind: 'cancelled' };
     // MSAL checks `cancel` on the object it was given, between polls.
     const cancel = (): void => void (request.cancel = true);
     signal.addEventListener('abort', cancel, { once: true });

@@ -32,6 +32,8 @@ export interface KioskOptions {
   authority?: (idp: TestIdp) => string;
   /** Set up faults before the agent boots. */
   before?: (idp: TestIdp) => Promise<unknown>;
+  /** A command prefix the agent runs under, every boot (e.g. `privateHosts` for names the test resolves). */
+  wrap?: (idp: TestIdp) => Promise<string[]>;
 }
 
 /** The settings that point an agent at a test provider (trusting its CA) and broker. */
@@ -61,7 +63,8 @@ export async function startKiosk(t: TestContext, o: KioskOptions = {}): Promise<
     ...o.env,
     ...extra,
   });
-  const first = await spawnAgent({ env: env() });
+  const wrap = await o.wrap?.(idp);
+  const first = await spawnAgent({ env: env(), wrap });
   agents.push(first);
   t.after(async () => {
     for (const a of agents) await a.stop('SIGKILL');
@@ -81,7 +84,7 @@ export async function startKiosk(t: TestContext, o: KioskOptions = {}): Promise<
     agents,
     scanLeaks: (extra) => scanForLeaks(agents, idp, mqtt, extra),
     async reboot(extra) {
-      const next = await spawnAgent({ env: env(extra), dir: first.dir });
+      const next = await spawnAgent({ env: env(extra), dir: first.dir, wrap });
       agents.push(next);
       return next;
     },
