@@ -25,7 +25,10 @@ const stateOf = async (k: Kiosk, match: (s: State) => boolean, from = 0): Promis
 test('Conditional Access blocks the approved code (AADSTS53003): error with the code and the fix on screen and MQTT; no new code until the slow retry or restart_sign_in', async (t) => {
   const port = await freePort();
   const [k, browser] = await Promise.all([
-    startKiosk(t, { env: { KIOSK_DISPLAY: 'terminal,web', KIOSK_WEB_PORT: String(port) }, before: (p) => p.faults({ conditional_access: 53003 }) }),
+    startKiosk(t, {
+      env: { KIOSK_DISPLAY: 'terminal,web', KIOSK_WEB_PORT: String(port), KIOSK_DEVICE_NAME: 'Lobby screen', KIOSK_LOCATION: 'Reception' },
+      before: (p) => p.faults({ conditional_access: 53003 }),
+    }),
     launchBrowser(t),
   ]);
   await approveNext(k.idp);

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -20,6 +20,8 @@ import type { Kiosk, KioskOptions } from './helpers/kiosk.js';
 import { decodeTerminalQr } from './helpers/qr-decode.js';
 import { eventually } from './helpers/wait.js';
 
+/** Set to a directory (e.g. docs/images) to keep the kiosk page's screenshot. */
+const SHOTS = process.env.KIOSK_SCREENSHOT_DIR;
 const HOST = 'contoso.ciamlogin.com';
 const GLOBAL_PAGE = 'https://microsoft.com/devicelogin';
 const TENANT_PAGE = `https://${HOST}/common/oauth2/deviceauth`;
@@ -47,7 +49,8 @@ interface State {
 test('External ID: every display shows and encodes the tenant\'s page; the global page refuses the account, the tenant page signs it in', { skip }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'kiosk-ciam-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const [k, browser] = await Promise.all([externalIdKiosk(t, allDisplays(dir)), launchBrowser(t)]);
+  const names = { KIOSK_DEVICE_NAME: 'Lobby screen', KIOSK_LOCATION: 'Reception' };
+  const [k, browser] = await Promise.all([externalIdKiosk(t, { ...allDisplays(dir), ...names }), launchBrowser(t)]);
   const [pending] = await k.idp.waitForPending();
   assert.ok(pending);
   assert.equal(pending.verification_uri, GLOBAL_PAGE, 'the provider names the global page, as Entra does');
@@ -70,7 +73,9 @@ test('External ID: every display shows and encodes the tenant\'s page; the globa
   const page = await browser.open(`http://127.0.0.1:${String(listening.port)}/`);
   await eventually(async () => (await textOf(page, 'url')) === TENANT_PAGE, 10_000, 'the tenant page on the kiosk page');
   await qrLoaded(page);
-  assert.equal(await browser.decodeQr(await page.screenshot()), TENANT_PAGE);
+  const shot = await page.screenshot();
+  assert.equal(await browser.decodeQr(shot), TENANT_PAGE);
+  if (SHOTS !== undefined) await writeFile(join(SHOTS, 'web-external-id.png'), shot);
 
   // The person at the kiosk: the global page refuses the tenant's own account; the code stays usable.
   const refused = await k.idp.submitVerificationPage(GLOBAL_PAGE, pending.user_code, 'alice');
