@@ -92,3 +92,18 @@ test('describeConfig masks secrets', () => {
   assert.equal(shown.KIOSK_CACHE_KEY, '********');
   assert.equal(shown.KIOSK_CLIENT_ID, 'abc');
 });
+
+test('the sign-in settings: the page, how the kiosk names itself, the code lifetime, when to sign in', () => {
+  const { config } = loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1' } });
+  assert.deepEqual([config.verificationUri, config.deviceName, config.location, config.codeLifetimeSeconds, config.signIn], ['auto', 'k1', undefined, undefined, 'auto']);
+  const set = loadConfig({
+    env: { ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_VERIFICATION_URI: 'https://sign-in.contoso.example/device', KIOSK_DEVICE_NAME: 'Lobby screen', KIOSK_LOCATION: 'Reception, floor 2', KIOSK_CODE_LIFETIME: '120', KIOSK_SIGN_IN: 'on_request' },
+  }).config;
+  assert.deepEqual([set.verificationUri, set.deviceName, set.location, set.codeLifetimeSeconds, set.signIn], ['https://sign-in.contoso.example/device', 'Lobby screen', 'Reception, floor 2', 120, 'on_request']);
+  const problems = problemsOf({
+    ...base, KIOSK_VERIFICATION_URI: 'http://sign-in.example/', KIOSK_DEVICE_NAME: 'two\nlines', KIOSK_LOCATION: 'x'.repeat(101), KIOSK_CODE_LIFETIME: '30', KIOSK_SIGN_IN: 'sometimes',
+  });
+  for (const name of ['KIOSK_VERIFICATION_URI', 'KIOSK_DEVICE_NAME', 'KIOSK_LOCATION', 'KIOSK_CODE_LIFETIME', 'KIOSK_SIGN_IN'])
+    assert.ok(problems.some((p) => p.startsWith(`${name}: `)), `${name} is named: ${problems.join(' | ')}`);
+  assert.ok(problems.find((p) => p.startsWith('KIOSK_CODE_LIFETIME'))?.includes('60 to 86400'));
+});

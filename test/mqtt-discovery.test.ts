@@ -4,7 +4,9 @@ import { connectAsync } from 'mqtt';
 import { systemClock } from '../src/clock.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
+import { discoveryMessages } from '../src/mqtt/discovery.js';
 import { MqttPublisher } from '../src/mqtt/publisher.js';
+import { kioskTopics } from '../src/mqtt/topics.js';
 import { Machine } from '../src/state.js';
 import { startBroker } from './helpers/broker.js';
 
@@ -60,4 +62,14 @@ test('Home Assistant discovery: device with origin, state and user sensors, refr
   await ha.publishAsync('ha/status', 'online', { qos: 1 });
   await Promise.all(topics.map((x) => live.waitFor(x, () => true, 3_000, from)));
   assert.equal(live.messages.slice(from).filter((m) => m.topic.endsWith('/config')).length, 4, 'announced once for one birth message');
+});
+
+test('Home Assistant discovery names the device KIOSK_DEVICE_NAME and suggests KIOSK_LOCATION as its area', () => {
+  const topics = kioskTopics('kiosk', 'lobby-1');
+  const device = (input: Partial<Parameters<typeof discoveryMessages>[0]>): Record<string, unknown> =>
+    (JSON.parse(discoveryMessages({ haPrefix: 'homeassistant', deviceId: 'lobby-1', version: '1', topics, ...input })[0]!.payload) as { device: Record<string, unknown> }).device;
+  assert.equal(device({}).name, 'Kiosk lobby-1');
+  assert.equal(device({}).suggested_area, undefined);
+  assert.equal(device({ deviceName: 'lobby-1' }).name, 'Kiosk lobby-1', 'the default name is the device id');
+  assert.deepEqual([device({ deviceName: 'Lobby screen', location: 'Reception' }).name, device({ deviceName: 'Lobby screen', location: 'Reception' }).suggested_area], ['Lobby screen', 'Reception']);
 });
