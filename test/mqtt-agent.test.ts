@@ -15,7 +15,7 @@ test('the real agent over MQTT: retained truth for late subscribers, the same co
   assert.equal(payload.user_code, pending?.user_code, 'MQTT carries the code the provider issued');
   await eventually(() => agent.stdout().includes(String(payload.user_code)), 5_000, 'the same code on the display');
   assert.equal(payload.verification_uri, idp.verificationUri);
-  assert.deepEqual(payload.agent, { version: '0.1.0', device_id: 'test-kiosk' });
+  assert.deepEqual(payload.agent, { version: '0.1.0', device_id: 'test-kiosk', name: 'test-kiosk' }, 'the kiosk names itself by its device id unless KIOSK_DEVICE_NAME says otherwise');
 
   await approveNext(idp, 'bob');
   await seen.waitFor(`${ROOT}/state`, (m) => json(m.text).state === 'signed_in', 15_000);

@@ -51,7 +51,7 @@ test('a late subscriber sees retained availability, state and claims; sign-out c
   assert.match(String(body.since), ISO);
   assert.match(String(body.token_expires_at), ISO);
   assert.deepEqual(body.account, { username: 'ada@example.test', name: 'Ada Lovelace' });
-  assert.deepEqual(body.agent, { version: '9.9.9', device_id: 'lobby-1' });
+  assert.deepEqual(body.agent, { version: '9.9.9', device_id: 'lobby-1', name: 'lobby-1' });
   assert.deepEqual(JSON.parse(claims?.text ?? ''), { name: 'Ada Lovelace', preferred_username: 'ada@example.test', oid: 'o-1' });
 
   const code = live.on('kiosk/lobby-1/state').map((m) => JSON.parse(m.text)).find((s) => s.state === 'awaiting_sign_in');

@@ -45,7 +45,7 @@ test(`broker killed and restarted ${RESTARTS} times: the retained state is the m
   await publisher.start();
   const live = await broker.observe();
   await live.waitFor('kiosk/r1/availability', (m) => m.text === 'online');
-  const agent = { version: 't', deviceId: 'r1' };
+  const agent = { version: 't', deviceId: 'r1', name: config.deviceName };
   const times: number[] = [];
   let n = -1;
   for (let round = 0; round < RESTARTS; round += 1) {
