@@ -26,7 +26,7 @@ export interface RefreshPlan {
 
 export interface LifecycleDeps {
   machine: Machine;
-  auth: Pick<Auth, 'silent' | 'deviceCode' | 'signOut' | 'cachedAccount'>;
+  auth: Pick<Auth, 'silent' | 'deviceCode' | 'signOut' | 'cachedAccount' | 'cacheFault' | 'replaceLockedCache'>;
   schedule: RefreshPlan;
   clock: Clock;
   log: Logger;
@@ -56,6 +56,7 @@ export class Lifecycle {
   start(): void {
     this.run(async (signal) => {
       const account = await this.d.auth.cachedAccount();
+      if (!account && this.d.auth.cacheFault()) return this.awaitCacheKey(signal);
       if (!account) return this.signIn(signal);
       this.d.machine.go('restoring', { account });
       await this.pursue('restore', signal);
@@ -94,8 +95,9 @@ export class Lifecycle {
     this.run((signal) => this.signIn(signal));
   }
 
-  /** Drops the code on screen and asks for a fresh one. */
+  /** Drops the code on screen and asks for a fresh one (whose sign-in may replace a cache locked under another key). */
   restartSignIn(): void {
+    this.d.auth.replaceLockedCache();
     this.run((signal) => this.signIn(signal));
   }
 
@@ -118,6 +120,20 @@ export class Lifecycle {
       this.log.error({ err: e }, 'sign-in task failed unexpectedly; starting over');
       if (!task.signal.aborted) this.d.clock.setTimeout(() => !task.signal.aborted && this.run((s) => this.signIn(s)), this.d.timings.errorRetryMs);
     });
+  }
+
+  /**
+   * The cache on disk is encrypted under another KIOSK_CACHE_KEY: `error`, and no fresh code whose sign-in
+   * would replace it. Ends when the file reads (put right, or the right key after a restart), is gone, or
+   * the operator asks for a fresh sign-in (`restart_sign_in`).
+   */
+  private async awaitCacheKey(signal: AbortSignal): Promise<void> {
+    for (let error = this.d.auth.cacheFault(); error; error = this.d.auth.cacheFault()) {
+      await this.wait('error', { error }, this.d.timings.errorRetryMs, signal);
+      if (signal.aborted) return;
+      if (await this.d.auth.cachedAccount()) return this.pursue('restore', signal);
+    }
+    return this.signIn(signal);
   }
 
   private async signIn(signal: AbortSignal): Promise<void> {
