@@ -297,6 +297,21 @@ describe('CacheStore', () => {
     assert.ok(entries().some((e) => e.msg.includes('moved aside for a fresh sign-in')), 'the replacement is logged');
   });
 
+  it('a fresh sign-in after the locked file was removed by hand simply writes', async (t) => {
+    const dir = await tempDir(t);
+    const path = join(dir, 'token-cache.json');
+    await new CacheStore({ path, key: KEY, log: captureLog().log }).save(MSAL_CACHE);
+    const { log } = captureLog();
+    const store = new CacheStore({ path, key: OTHER_KEY, log });
+    assert.equal(await store.load(), undefined);
+    await fsp.rm(path);
+    store.replaceLocked();
+    await store.save(MSAL_CACHE);
+    assert.equal(store.lastWriteError, undefined);
+    assert.deepEqual(await fsp.readdir(dir), ['token-cache.json']);
+    assert.equal(await new CacheStore({ path, key: OTHER_KEY, log }).load(), MSAL_CACHE);
+  });
+
   it('keeps an encrypted cache when no key is set', async (t) => {
     const dir = await tempDir(t);
     const path = join(dir, 'token-cache.json');

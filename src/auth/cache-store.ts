@@ -215,8 +215,9 @@ export class CacheStore {
       this.#refusedLogged = true;
       return false;
     }
-    // Never written over in place: if it cannot be moved aside, it stays, and so does the lock.
-    if (!(await moveAside(this.path, this.#clock, this.#log, 'encrypted with another KIOSK_CACHE_KEY', 'token cache of the other key moved aside for a fresh sign-in')))
+    // Never written over in place: if it cannot be moved aside, it stays, and so does the lock. Gone already: nothing to keep.
+    const present = await fsp.lstat(this.path).then(() => true, (e: unknown) => !isENOENT(e));
+    if (present && !(await moveAside(this.path, this.#clock, this.#log, 'encrypted with another KIOSK_CACHE_KEY', 'token cache of the other key moved aside for a fresh sign-in')))
       return false;
     this.#unlocked(undefined);
     return true;
