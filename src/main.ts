@@ -49,8 +49,8 @@ async function run(loaded: LoadedConfig): Promise<void> {
     }, STOP_DEADLINE_MS).unref();
     agent.stop().then(
       () => {
-        // After a hang-up the terminal is gone (isatty says no more), and Node 20 aborts at exit when it
-        // cannot restore it (nodejs/node#58200): close stdio devices first. The agent never changes their modes.
+        // After a hang-up the terminal is gone (isatty says no more), and Node 20 aborts at exit when it cannot
+        // restore it (a check later Node releases dropped): close stdio devices first. The agent never changes their modes.
         if (signal === 'SIGHUP') closeStdioDevices();
         process.exit(0);
       },

@@ -25,7 +25,8 @@ const run = promisify(execFile);
 const json = (text: string): Record<string, unknown> => JSON.parse(text) as Record<string, unknown>;
 
 /**
- * Where a response topic could do harm: the probes that once got through, and their neighbours. Nine, so
+ * Where a response topic could do harm: the kiosk's own command and retained topics, another device's, and
+ * near misses of the own response/. Nine, so
  * that with one good request they stay within the agent's burst of 10 commands (the rest are the fuzz suite's).
  */
 const FOREIGN = [
