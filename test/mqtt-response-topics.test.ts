@@ -26,8 +26,8 @@ const json = (text: string): Record<string, unknown> => JSON.parse(text) as Reco
 
 /**
  * Where a response topic could do harm: the kiosk's own command and retained topics, another device's, and
- * near misses of the own response/. Nine, so
- * that with one good request they stay within the agent's burst of 10 commands (the rest are the fuzz suite's).
+ * near misses of the own response/. Nine, so that with one good request they stay within the agent's burst
+ * of 10 commands (the rest are the fuzz suite's).
  */
 const FOREIGN = [
   `${ROOT}/request/sign_out`,
