@@ -1,17 +1,20 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import cron from 'node-cron';
 import type { Config } from './config.js';
 import { messageOf } from './errors.js';
+import { PEM_FILE_LIMIT, readSmallFile } from './small-file.js';
 
 export const DISPLAY_NAMES = ['terminal', 'framebuffer', 'web'] as const;
 export type DisplayName = (typeof DISPLAY_NAMES)[number];
 
-/** A value as a problem quotes it: on one line, at most 80 characters, a URL's password masked. */
+/**
+ * A value as a problem or warning quotes it: on one line, at most 80 characters, a URL's password
+ * masked, and no character a terminal or log viewer acts on (controls, line and bidi separators).
+ */
 export function shown(value: string): string {
   const text = withoutPassword(value, '***');
   const escaped = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text).slice(1, -1);
-  return escaped.replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+  return escaped.replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** The value with a URL's password (e.g. `mqtts://user:secret@host`) replaced by `mask`; other values as they are. */
@@ -111,7 +114,7 @@ export class Validator {
     const path = this.values[name];
     if (path === undefined) return undefined;
     try {
-      readFileSync(path);
+      readSmallFile(path, PEM_FILE_LIMIT);
     } catch (e) {
       return this.fail(name, `cannot read ${shown(path)} (${shown(messageOf(e))}); point it at a readable PEM file`, path);
     }

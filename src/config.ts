@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DISPLAY_NAMES, shown, Validator, withoutPassword } from './config-checks.js';
 import type { DisplayName } from './config-checks.js';
 import { ConfigError, messageOf } from './errors.js';
+import { readSmallText } from './small-file.js';
 
 export { DISPLAY_NAMES };
 export type { DisplayName };
@@ -110,7 +110,8 @@ export interface ConfigSources {
   read?: (path: string) => string;
 }
 
-const readText = (path: string): string => readFileSync(path, 'utf8');
+/** Regular files of at most 64 KiB: `/dev/zero`, a FIFO or a huge file is refused by name, never read. */
+const readText = (path: string): string => readSmallText(path);
 
 
 /** Reads environment, `NAME_FILE` secrets and an optional JSON file once; every problem is reported together. */
@@ -139,7 +140,7 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
   }
   for (const name of Object.keys(env)) {
     const base = name.endsWith('_FILE') ? name.slice(0, -5) : name;
-    if (name.startsWith('KIOSK_') && !(base in SETTINGS)) warnings.push(`${name} is not a kiosk-agent setting (a typo?); it is ignored`);
+    if (name.startsWith('KIOSK_') && !(base in SETTINGS)) warnings.push(`${shown(name)} is not a kiosk-agent setting (a typo?); it is ignored`);
   }
 
   const v = new Validator(values, problems);

@@ -28,7 +28,7 @@ export interface RefreshPlan {
 
 export interface LifecycleDeps {
   machine: Machine;
-  auth: Pick<Auth, 'silent' | 'deviceCode' | 'signOut' | 'cachedAccount'>;
+  auth: Pick<Auth, 'silent' | 'deviceCode' | 'signOut' | 'cachedAccount' | 'cacheFault' | 'replaceLockedCache'>;
   schedule: RefreshPlan;
   clock: Clock;
   log: Logger;
@@ -66,6 +66,7 @@ export class Lifecycle {
   start(): void {
     this.run(async (signal) => {
       const cached = await this.d.auth.cachedAccount();
+      if (!cached && this.d.auth.cacheFault()) return this.awaitCacheKey(signal);
       if (!cached) return this.offerSignIn(signal);
       // Named only when its ID token verifies against the saved keys: never an unverified name.
       this.d.machine.go('restoring', cached.account ? { account: cached.account } : {});
@@ -103,8 +104,9 @@ export class Lifecycle {
     this.run((signal) => this.offerSignIn(signal));
   }
 
-  /** Drops the code on screen and asks for a fresh one. */
+  /** Drops the code on screen and asks for a fresh one (whose sign-in may replace a cache locked under another key). */
   restartSignIn(): void {
+    this.d.auth.replaceLockedCache();
     this.run((signal) => this.signIn(signal));
   }
 
@@ -133,6 +135,20 @@ export class Lifecycle {
   private async offerSignIn(signal: AbortSignal): Promise<void> {
     if (this.d.signIn === 'auto') return this.signIn(signal);
     if (!signal.aborted) this.d.machine.go('awaiting_sign_in', { detail: NOT_SIGNED_IN });
+  }
+
+  /**
+   * The cache on disk is encrypted under another KIOSK_CACHE_KEY: `error`, and no fresh code whose sign-in
+   * would replace it. Ends when the file reads (put right, or the right key after a restart), is gone, or
+   * the operator asks for a fresh sign-in (`restart_sign_in`).
+   */
+  private async awaitCacheKey(signal: AbortSignal): Promise<void> {
+    for (let error = this.d.auth.cacheFault(); error; error = this.d.auth.cacheFault()) {
+      await this.wait('error', { error }, this.d.timings.errorRetryMs, signal);
+      if (signal.aborted) return;
+      if (await this.d.auth.cachedAccount()) return this.pursue('restore', signal);
+    }
+    return this.offerSignIn(signal);
   }
 
   private async signIn(signal: AbortSignal): Promise<void> {

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+// First of all: stop signals are caught before anything else loads (SPEC §5).
+import { onStopSignal, releaseStopSignals } from './signals.js';
+import { closeSync, fstatSync } from 'node:fs';
 import { parseInvocation, USAGE, version } from './cli.js';
 import { describeConfig, loadConfig } from './config.js';
 import type { LoadedConfig } from './config.js';
@@ -30,10 +33,13 @@ async function run(loaded: LoadedConfig): Promise<void> {
   for (const warning of loaded.warnings) log.warn(warning);
   process.on('uncaughtException', (e) => crash(log, e));
   process.on('unhandledRejection', (e) => crash(log, e));
+  // A closed stdout (EPIPE: the reader of a pipe went away) is the terminal display's failure, which it
+  // reports and retries; it must never reach `uncaughtException`, whenever the error arrives.
+  process.stdout.on('error', () => undefined);
 
   const agent = new Agent({ config: loaded.config, log, version: version() });
   let stopping = false;
-  const stop = (signal: string): void => {
+  onStopSignal((signal) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
@@ -42,14 +48,29 @@ async function run(loaded: LoadedConfig): Promise<void> {
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
     agent.stop().then(
-      () => process.exit(0),
+      () => {
+        // After a hang-up the terminal is gone (isatty says no more), and Node 20 aborts at exit when it cannot
+        // restore it (a check later Node releases dropped): close stdio devices first. The agent never changes their modes.
+        if (signal === 'SIGHUP') closeStdioDevices();
+        process.exit(0);
+      },
       (e: unknown) => crash(log, e),
     );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  });
+  // A signal during start-up has stopped the agent before it started anything.
+  if (stopping) return;
   log.info({ version: version(), device_id: loaded.config.deviceId }, 'kiosk-agent starting');
   await agent.start();
+}
+
+function closeStdioDevices(): void {
+  for (const fd of [0, 1, 2]) {
+    try {
+      if (fstatSync(fd).isCharacterDevice()) closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
 }
 
 function crash(log: Logger, e: unknown): never {
@@ -64,6 +85,7 @@ async function main(): Promise<void> {
   } catch (e) {
     fail(`${messageOf(e)}\n${USAGE}`, 78);
   }
+  if (invocation.command !== 'run') releaseStopSignals();
   switch (invocation.command) {
     case 'help':
       process.stdout.write(`${USAGE}\n`);

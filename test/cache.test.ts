@@ -140,7 +140,8 @@ describe('cache-file', () => {
     const text = bytes.toString('utf8');
     for (const clear of [RT_SECRET, 'RefreshToken', 'Kiosk Tester']) assertAbsent(text, clear, 'envelope');
     const env = JSON.parse(text) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(env), ['kiosk_cache', 'alg', 'kdf', 'n', 'r', 'p', 'salt', 'iv', 'tag', 'data']);
+    assert.deepEqual(Object.keys(env), ['kiosk_cache', 'alg', 'kdf', 'n', 'r', 'p', 'salt', 'iv', 'tag', 'data', 'kcv']);
+    assert.equal(Buffer.from(env.kcv as string, 'base64').length, 16);
     assert.deepEqual([env.kiosk_cache, env.alg, env.kdf, env.n, env.r, env.p], [1, 'A256GCM', 'scrypt', DEFAULT_SCRYPT.n, DEFAULT_SCRYPT.r, DEFAULT_SCRYPT.p]);
     assert.deepEqual(await new CacheCodec(KEY).decode(bytes), { plaintext: MSAL_CACHE, encrypted: true });
     // A fresh IV per write: the same plaintext never encrypts to the same bytes.
@@ -196,9 +197,16 @@ describe('cache-file', () => {
       ['short iv', envelope({ iv: Buffer.alloc(8).toString('base64') }), 'bad_envelope'],
       ['huge scrypt cost', envelope({ n: 2 ** 30 }), 'bad_envelope'],
       ['n not a power of two', envelope({ n: 1000 }), 'bad_envelope'],
+      ['bad key check', envelope({ kcv: 'AAAA' }), 'bad_envelope'],
       ['tampered data', envelope({ data: flipped.toString('base64') }), 'auth_failed'],
-      ['tampered header', envelope({ n: 2 ** 13 }), 'auth_failed'],
-      ['wrong key', JSON.stringify(good), 'auth_failed', OTHER_KEY],
+      ['tampered tag', envelope({ tag: Buffer.alloc(16).toString('base64') }), 'auth_failed'],
+      // Another salt or cost derives another key: to the key check, that is a wrong key (the file is kept).
+      ['tampered header', envelope({ n: 2 ** 13 }), 'key_mismatch'],
+      ['tampered key check', envelope({ kcv: Buffer.alloc(16).toString('base64') }), 'key_mismatch'],
+      ['wrong key', JSON.stringify(good), 'key_mismatch', OTHER_KEY],
+      // Written before the key check existed: a failure cannot tell a wrong key from damage; it is kept.
+      ['wrong key, no key check', envelope({ kcv: undefined }), 'key_mismatch', OTHER_KEY],
+      ['tampered data, no key check', envelope({ kcv: undefined, data: flipped.toString('base64') }), 'key_mismatch'],
     ];
     for (const [name, text, code, key = KEY] of cases) {
       await assert.rejects(new CacheCodec(key).decode(Buffer.from(text)), (e: unknown) => {
@@ -242,35 +250,97 @@ describe('CacheStore', () => {
     });
   }
 
-  it('quarantines a file it cannot decrypt with the key given, preserving its bytes', async (t) => {
+  it('keeps a cache encrypted under another key where it is, writes nothing over it, and the right key reads it', async (t) => {
+    const dir = await tempDir(t);
+    const path = join(dir, 'token-cache.json');
+    await new CacheStore({ path, key: KEY, log: captureLog().log }).save(MSAL_CACHE);
+    const original = await fsp.readFile(path);
+    const { log, entries, lines } = captureLog();
+    const wrong = new CacheStore({ path, key: OTHER_KEY, log });
+    assert.equal(await wrong.load(), undefined);
+    assert.equal(wrong.locked, 'key_mismatch');
+    assert.deepEqual(await listCorrupt(dir), []);
+    const warnings = entries().filter((e) => e.level === 'warn');
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]?.reason, 'encrypted with another KIOSK_CACHE_KEY');
+    assert.match(String(warnings[0]?.fix), /KIOSK_CACHE_KEY.*restart_sign_in/);
+    // Saves and clears while locked (MSAL, a sign-out) leave the file as it was; read again, it is still locked, quietly.
+    await wrong.save(MSAL_CACHE.replace('Kiosk Tester', 'Someone Else'));
+    await wrong.clear();
+    await wrong.flush();
+    assert.equal(await wrong.load(), undefined);
+    assert.equal(entries().filter((e) => e.level === 'warn').length, 2, 'the lock once, the refused write once');
+    assert.deepEqual(await fsp.readFile(path), original);
+    assert.deepEqual(await fsp.readdir(dir), ['token-cache.json']);
+    assertAbsent(lines.join(''), RT_SECRET, 'log');
+    // The right key, later: the sign-in is there.
+    const right = new CacheStore({ path, key: KEY, log });
+    assert.equal(await right.load(), MSAL_CACHE);
+    assert.equal(right.locked, undefined);
+  });
+
+  it('a deliberate fresh sign-in moves the locked cache aside, byte for byte, and writes its own', async (t) => {
     const dir = await tempDir(t);
     const path = join(dir, 'token-cache.json');
     await new CacheStore({ path, key: KEY, log: captureLog().log }).save(MSAL_CACHE);
     const original = await fsp.readFile(path);
     const { log, entries } = captureLog();
-    assert.equal(await new CacheStore({ path, key: OTHER_KEY, log }).load(), undefined);
+    const store = new CacheStore({ path, key: OTHER_KEY, log });
+    assert.equal(await store.load(), undefined);
+    store.replaceLocked();
+    await store.save(MSAL_CACHE);
+    assert.equal(store.locked, undefined);
     const corrupt = await listCorrupt(dir);
     assert.equal(corrupt.length, 1);
-    assert.match(corrupt[0] ?? '', /^token-cache\.json\.corrupt-\d{8}T\d{6}\.\d{3}Z$/);
     assert.deepEqual(await fsp.readFile(join(dir, corrupt[0] ?? '')), original);
-    assert.equal(await fsp.stat(path).catch(() => undefined), undefined);
-    const warnings = entries().filter((e) => e.level === 'warn');
-    assert.equal(warnings.length, 1);
-    assert.equal(warnings[0]?.reason, 'wrong key or tampered');
-    // Signing in again writes a new cache under the new key.
+    assert.equal(await new CacheStore({ path, key: OTHER_KEY, log }).load(), MSAL_CACHE);
+    assert.ok(entries().some((e) => e.msg.includes('moved aside for a fresh sign-in')), 'the replacement is logged');
+  });
+
+  it('a fresh sign-in after the locked file was removed by hand simply writes', async (t) => {
+    const dir = await tempDir(t);
+    const path = join(dir, 'token-cache.json');
+    await new CacheStore({ path, key: KEY, log: captureLog().log }).save(MSAL_CACHE);
+    const { log } = captureLog();
     const store = new CacheStore({ path, key: OTHER_KEY, log });
+    assert.equal(await store.load(), undefined);
+    await fsp.rm(path);
+    store.replaceLocked();
     await store.save(MSAL_CACHE);
+    assert.equal(store.lastWriteError, undefined);
+    assert.deepEqual(await fsp.readdir(dir), ['token-cache.json']);
     assert.equal(await new CacheStore({ path, key: OTHER_KEY, log }).load(), MSAL_CACHE);
   });
 
-  it('quarantines an encrypted cache when no key is set', async (t) => {
+  it('keeps an encrypted cache when no key is set', async (t) => {
     const dir = await tempDir(t);
     const path = join(dir, 'token-cache.json');
     await new CacheStore({ path, key: KEY, log: captureLog().log }).save(MSAL_CACHE);
     const { log, entries } = captureLog();
-    assert.equal(await new CacheStore({ path, log }).load(), undefined);
-    assert.equal((await listCorrupt(dir)).length, 1);
+    const store = new CacheStore({ path, log });
+    assert.equal(await store.load(), undefined);
+    assert.equal(store.locked, 'no_key');
+    assert.deepEqual(await listCorrupt(dir), []);
     assert.equal(entries().find((e) => e.level === 'warn')?.reason, 'encrypted but KIOSK_CACHE_KEY is not set');
+    assert.equal(await new CacheStore({ path, key: KEY, log }).load(), MSAL_CACHE);
+  });
+
+  it('quarantines an encrypted cache that the right key shows damaged, preserving its bytes', async (t) => {
+    const dir = await tempDir(t);
+    const path = join(dir, 'token-cache.json');
+    const env = JSON.parse((await new CacheCodec(KEY).encode(MSAL_CACHE)).toString('utf8')) as Record<string, string>;
+    const data = Buffer.from(env.data ?? '', 'base64');
+    data[5] = (data[5] ?? 0) ^ 0x40;
+    const damaged = JSON.stringify({ ...env, data: data.toString('base64') });
+    await fsp.writeFile(path, damaged);
+    const { log, entries } = captureLog();
+    const store = new CacheStore({ path, key: KEY, log });
+    assert.equal(await store.load(), undefined);
+    assert.equal(store.locked, undefined);
+    const corrupt = await listCorrupt(dir);
+    assert.equal(corrupt.length, 1);
+    assert.equal(await fsp.readFile(join(dir, corrupt[0] ?? ''), 'utf8'), damaged);
+    assert.equal(entries().find((e) => e.level === 'warn')?.reason, 'damaged or tampered');
   });
 
   const unusable: Array<[string, (path: string) => Promise<void>, string]> = [

@@ -19,8 +19,9 @@ import { checkProperty, invalidUtf8, mutate, mutationArb, newTally, summaryLine 
  * The token cache at rest under arbitrary bytes (SPEC §3 KIOSK_CACHE_PATH, KIOSK_CACHE_KEY): random
  * files, truncations and bit flips of valid plain and encrypted caches. `CacheCodec.decode` returns a
  * well-shaped cache or throws CacheCorruptError, nothing else, and a tampered encrypted file never
- * yields a different cache. `CacheStore.load` never throws: it returns the cache, or moves the file
- * aside byte for byte and starts without one. What it returns, MSAL (through `Auth`) can read.
+ * yields a different cache. `CacheStore.load` never throws: it returns the cache, or keeps a file that is
+ * encrypted under another key (or needs one) where it is, untouched, or moves any other unusable file
+ * aside byte for byte; either way it starts without one. What it returns, MSAL (through `Auth`) can read.
  */
 
 const tally = newTally();
@@ -30,8 +31,9 @@ const KEY = 'correct horse battery staple 42';
 const OTHER_KEY = 'a different passphrase of length';
 /** Cheap scrypt so that thousands of encrypted cases run in seconds; a handful use the default below. */
 const SMALL: ScryptParams = { n: 16, r: 1, p: 1 };
-const CODES = new Set<CacheCorruptCode>(['empty', 'not_json', 'not_cache', 'bad_envelope', 'unsupported_version', 'auth_failed', 'no_key']);
-const REASONS = new Set(['empty file', 'not JSON', 'not an MSAL token cache', 'malformed encrypted envelope', 'unsupported envelope version or algorithm', 'wrong key or tampered', 'encrypted but KIOSK_CACHE_KEY is not set']);
+const CODES = new Set<CacheCorruptCode>(['empty', 'not_json', 'not_cache', 'bad_envelope', 'unsupported_version', 'auth_failed', 'key_mismatch', 'no_key']);
+const REASONS = new Set(['empty file', 'not JSON', 'not an MSAL token cache', 'malformed encrypted envelope', 'unsupported envelope version or algorithm', 'damaged or tampered',
+  'encrypted with another KIOSK_CACHE_KEY', 'encrypted but KIOSK_CACHE_KEY is not set']);
 
 const root = await fsp.mkdtemp(join(tmpdir(), 'kiosk-fuzz-cache-'));
 after(() => fsp.rm(root, { recursive: true, force: true }));
@@ -56,7 +58,7 @@ const envelopeArb: Arbitrary<Buffer> = fc
   .record(
     {
       seed: fc.constantFrom(...SEEDS.encrypted),
-      field: fc.constantFrom('kiosk_cache', 'alg', 'kdf', 'n', 'r', 'p', 'salt', 'iv', 'tag', 'data', 'extra'),
+      field: fc.constantFrom('kiosk_cache', 'alg', 'kdf', 'n', 'r', 'p', 'salt', 'iv', 'tag', 'data', 'kcv', 'extra'),
       value: fc.oneof(
         jsonLeaf,
         fc.constantFrom(0, 1, 2, 4, 1000, 1024, -16, 2 ** 30, 2 ** 53, 1.5, 33, 17, '16', 'A256GCM', 'scrypt', '', '====', 'AAAA', '!!!!', 'AAAAAAAAAAAAAAAAAAAAAA==', 'AAAAAAAAAAAAAAAA'),
@@ -150,7 +152,7 @@ const entryArb: Arbitrary<Entry> = fc.oneof(
 const quiet = createLogger('silent');
 let caseNo = 0;
 
-test('CacheStore.load never throws: the cache, or the file moved aside intact and no cache', { timeout: 120_000 }, async () => {
+test('CacheStore.load never throws: the cache, or the file kept (another key) or moved aside intact, and no cache', { timeout: 120_000 }, async () => {
   await checkProperty(
     'cache store load',
     fc.asyncProperty(entryArb, fc.constantFrom<string | undefined>(KEY, OTHER_KEY, undefined, undefined), async (entry, key) => {
@@ -182,6 +184,15 @@ test('CacheStore.load never throws: the cache, or the file moved aside intact an
         return;
       }
       tally.rejections += 1;
+      if (store.locked !== undefined) {
+        // Encrypted, well-formed, not this key's: kept as it was, for the right key to read.
+        assert.ok(entry.kind === 'file', 'only a file can be locked');
+        assert.ok(key !== KEY || store.locked === 'key_mismatch', 'with the right key, only a changed salt, cost or key check locks');
+        assert.equal(moved.length, 0, 'a locked cache is not moved');
+        assert.deepEqual(await fsp.readFile(path), entry.bytes, 'a locked cache stays byte for byte');
+        await fsp.rm(dir, { recursive: true, force: true });
+        return;
+      }
       assert.equal(moved.length, 1, `an unusable cache is moved aside (dir holds ${names.join(', ')})`);
       assert.ok(!names.includes('token-cache.json'), 'and is gone from KIOSK_CACHE_PATH');
       if (entry.kind === 'file') assert.deepEqual(await fsp.readFile(join(dir, moved[0]!)), entry.bytes, 'moved byte for byte');

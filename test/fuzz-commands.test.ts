@@ -20,9 +20,10 @@ import { checkProperty, deepJson, hostileString, invalidUtf8, newTally, repeated
 /**
  * MQTT commands under arbitrary input (SPEC §2): whatever arrives on `request/<command>` (any bytes,
  * any JSON, any size, any command name, any MQTT 5 properties) and whatever the agent's operations do
- * (fail, throw, hang), the CommandHandler answers exactly once on `response/<command>` (and once on a
- * usable MQTT 5 response topic), with `status` ok or error and an error code from the documented set,
- * and never throws into the MQTT client.
+ * (fail, throw, hang), the CommandHandler answers exactly once on `response/<command>` (and once on an
+ * MQTT 5 response topic under the kiosk's own `response/`, never on any other), with `status` ok or
+ * error and an error code from the documented set, and never throws into the MQTT client. A request
+ * whose response topic lies elsewhere is refused (`bad_response_topic`) and never reaches the agent.
  */
 
 const tally = newTally();
@@ -30,7 +31,7 @@ const started = performance.now();
 
 /** README "Commands", plus what the handler itself documents (`bad_request`, `timeout`, `failed`, `stopped`) and each refresh result. */
 const DOCUMENTED = new Set([
-  'bad_json', 'bad_request', 'unknown_command', 'too_large', 'wrong_state', 'not_signed_in', 'rate_limited', 'timeout', 'failed', 'stopped',
+  'bad_json', 'bad_request', 'unknown_command', 'too_large', 'wrong_state', 'not_signed_in', 'rate_limited', 'timeout', 'failed', 'stopped', 'bad_response_topic',
   'network', 'interaction_required', 'expired', 'fatal', 'cancelled', 'declined',
 ]);
 /** What `Agent.operations.refresh()` resolves with: an attempt's kind, or `not_signed_in`. */
@@ -77,10 +78,25 @@ const commandArb = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('REFRESH', ' status', 'status ', 'sign-out', 'status/x', '', '+', '#', '__proto__', 'constructor', 'toString', 'hasOwnProperty') },
   { weight: 2, arbitrary: hostileString() },
 );
+/** Response topics the kiosk `k1` answers on: anything under its own `response/`. */
+const OWN_RESPONSE_TOPICS = ['kiosk/k1/response/status/ops-1', 'kiosk/k1/response/x', 'kiosk/k1/response/a/b/c', 'kiosk/k1/response/../request/sign_out', 'kiosk/k1/response/ '];
+/** And ones it must refuse: its own other topics, the response root itself, look-alikes, other devices, brokers' own. */
+const FOREIGN_RESPONSE_TOPICS = [
+  'kiosk/k1/request/sign_out', 'kiosk/k1/request/restart_sign_in', 'kiosk/k1/state', 'kiosk/k1/claims', 'kiosk/k1/availability', 'kiosk/k1/events',
+  'kiosk/k1/response', 'kiosk/k1/response/', 'kiosk/k1/responses/x', 'kiosk/k10/response/x', 'Kiosk/k1/response/x', 'kiosk/k1//response/x', '/kiosk/k1/response/x',
+  'kiosk/other/state', 'kiosk/other/request/sign_out', 'kiosk/other/response/status', 'homeassistant/sensor/k1/sign_in_state/config', '$SYS/broker/x',
+  'ops/replies/1', 'kiosk/k1/response/+', 'kiosk/k1/response/#', 'kiosk/k1/response/nul\0', `kiosk/k1/response/${repeated('t', 70_000)}`,
+];
 const propertiesArb = fc.option(
   fc.record(
     {
-      responseTopic: fc.oneof(fc.constantFrom('ops/replies/1', 'a', '', '+', 'a/#', 'nul\0l', repeated('t', 70_000)), fc.string({ maxLength: 30 })),
+      responseTopic: fc.oneof(
+        fc.constantFrom(...OWN_RESPONSE_TOPICS),
+        fc.constantFrom(...FOREIGN_RESPONSE_TOPICS),
+        fc.constantFrom('a', '', '+', 'a/#', 'nul\0l', repeated('t', 70_000)),
+        fc.string({ maxLength: 30 }),
+        fc.string({ maxLength: 12 }).map((tail) => `kiosk/k1/response/${tail}`),
+      ),
       correlationData: fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
     },
     { requiredKeys: [] },
@@ -236,9 +252,11 @@ test('CommandHandler: any request bytes, command name, properties, state and ope
 
         const main = sent.filter((s) => s.topic === topics.response(command));
         const direct = properties?.responseTopic;
-        const usable = direct !== undefined && isPublishableTopic(direct);
+        // Judged by the rule itself, not by the handler's helper: publishable, and strictly under kiosk/k1/response/.
+        const usable = direct !== undefined && isPublishableTopic(direct) && direct.startsWith('kiosk/k1/response/') && direct !== 'kiosk/k1/response/';
         assert.equal(main.length, 1, `one answer on response/<command>, got ${sent.length} messages`);
-        assert.equal(sent.length, usable ? 2 : 1, 'and one on a usable MQTT 5 response topic, nothing else');
+        assert.equal(sent.length, usable ? 2 : 1, 'and one on an MQTT 5 response topic under the own response/, nothing else');
+        for (const s of sent) assert.ok(s.topic.startsWith('kiosk/k1/response/'), `never an answer outside the own response/: ${s.topic.slice(0, 80)}`);
         for (const s of sent) assert.equal(s.payload, main[0]!.payload, 'both answers are the same');
         if (usable) assert.deepEqual(sent.find((s) => s.topic === direct)?.correlationData, properties?.correlationData, 'correlation data rides along');
 
@@ -246,8 +264,9 @@ test('CommandHandler: any request bytes, command name, properties, state and ope
         const code = (body.error as { code?: string } | undefined)?.code;
         assert.equal(main[0]!.qos, code === 'rate_limited' ? 0 : 1, 'QoS 1, except the cheap rate_limited answer');
         if (body.status === 'error') tally.rejections += 1;
-        if (code === 'rate_limited' || code === 'too_large' || code === 'unknown_command' || code === 'bad_json' || code === 'bad_request')
-          assert.deepEqual(calls, [], 'a refused request never reaches the agent');
+        const refusedEarlier = code === 'rate_limited' || code === 'too_large' || code === 'unknown_command' || code === 'bad_json' || code === 'bad_request';
+        if (direct !== undefined && !usable && !refusedEarlier) assert.equal(code, 'bad_response_topic', 'a foreign response topic is refused');
+        if (refusedEarlier || code === 'bad_response_topic') assert.deepEqual(calls, [], 'a refused request never reaches the agent');
         if (code !== 'rate_limited' && code !== 'too_large' && code !== 'unknown_command') assert.equal(body.transaction, expectedTransaction(payload));
         if (body.status === 'ok' && command === 'status') assert.equal((body.data as { state?: unknown }).state, snapshot.state);
       },
@@ -273,16 +292,16 @@ test('CommandHandler: concurrent requests are each answered once, whatever finis
         respond: (topic, text, qos) => void sent.push({ topic, payload: text, qos }),
       });
       // Each request carries its index as the transaction when its body allows one, so answers can be matched.
-      await Promise.all(requests.map(([command, payload], i) => handler.handle(command, { payload, properties: { responseTopic: `replies/${i}` } })));
+      await Promise.all(requests.map(([command, payload], i) => handler.handle(command, { payload, properties: { responseTopic: `kiosk/k1/response/replies/${i}` } })));
       assert.equal(sent.length, requests.length * 2, 'each request: one answer on response/<command> and one on its response topic');
       for (const [i, [command]] of requests.entries()) {
-        const mine = sent.filter((s) => s.topic === `replies/${i}`);
+        const mine = sent.filter((s) => s.topic === `kiosk/k1/response/replies/${i}`);
         assert.equal(mine.length, 1, `request ${i} answered once`);
         assert.equal(sent.filter((s) => s.topic === topics.response(command) && s.payload === mine[0]!.payload).length >= 1, true, 'the same answer on response/<command>');
         const body = assertResponse(mine[0]!.payload);
         if (body.status === 'error') tally.rejections += 1;
       }
-      const limited = sent.filter((s) => s.topic.startsWith('replies/') && (JSON.parse(s.payload) as { error?: { code?: string } }).error?.code === 'rate_limited').length;
+      const limited = sent.filter((s) => s.topic.startsWith('kiosk/k1/response/replies/') && (JSON.parse(s.payload) as { error?: { code?: string } }).error?.code === 'rate_limited').length;
       assert.equal(limited, Math.max(0, requests.length - 6), 'beyond the burst, and only beyond it, requests are rate-limited');
     }),
     { seed: 0x636f6e63, numRuns: 300, tally },
@@ -320,41 +339,56 @@ test('over a real broker: every request published to request/<command> gets exac
   };
   const publisher = new MqttPublisher({ config, machine, operations: ops, log: silentLog, version: 't', limits: { timeoutMs: 50, burst: 1_000, perSecond: 1_000 } });
   t.after(() => publisher.stop());
-  const live = await broker.observe({ filter: ['kiosk/k1/#', 'fuzz/replies/#'] });
+  // Everything, so that an answer on a foreign response topic would be seen wherever it went.
+  const live = await broker.observe({ filter: ['#', '$SYS/broker/x'] });
   await publisher.start();
   await live.waitFor('kiosk/k1/availability', (m) => m.text === 'online');
   const clients: Record<4 | 5, MqttClient> = { 4: await connectAsync(broker.url, { protocolVersion: 4 }), 5: await connectAsync(broker.url, { protocolVersion: 5 }) };
   t.after(() => Promise.all([clients[4].endAsync(true), clients[5].endAsync(true)]));
 
+  /** Foreign response topics a client can really send (a broker disconnects one that names a wildcard or NUL). */
+  const sendableForeign = FOREIGN_RESPONSE_TOPICS.filter((topic) => isPublishableTopic(topic) && topic.length < 1_000);
+  const foreignAsked: Array<[topic: string, answer: string]> = [];
   let n = 0;
   let expected = 0;
   await checkProperty(
     'commands over MQTT',
-    fc.asyncProperty(wireCommandArb, wirePayloadArb, opsArb, fc.constantFrom<4 | 5>(4, 5), fc.boolean(), async (command, payload, nextPlan, version, withTopic) => {
-      tally.cases += 1;
-      plan = nextPlan as OpsPlan;
-      n += 1;
-      const from = live.messages.length;
-      const responseTopic = `fuzz/replies/${n}`;
-      const correlationData = Buffer.from(`corr-${n}`);
-      const properties = version === 5 && withTopic ? { responseTopic, correlationData } : undefined;
-      await clients[version].publishAsync(`kiosk/k1/request/${command}`, payload, { qos: 1, ...(properties ? { properties } : {}) });
-      const reply = await live.waitFor(`kiosk/k1/response/${command}`, () => true, 5_000, from);
-      const body = assertResponse(reply.text);
-      if (body.status === 'error') tally.rejections += 1;
-      if (properties) {
-        const direct = await live.waitFor(responseTopic, () => true, 5_000, from);
-        assert.equal(direct.text, reply.text);
-        assert.deepEqual(direct.properties?.correlationData, correlationData);
-      }
-      expected += properties ? 2 : 1;
-    }),
+    fc.asyncProperty(
+      wireCommandArb, wirePayloadArb, opsArb, fc.constantFrom<4 | 5>(4, 5), fc.constantFrom('none', 'own', 'foreign'), fc.constantFrom(...sendableForeign),
+      async (command, payload, nextPlan, version, topicKind, foreign) => {
+        tally.cases += 1;
+        plan = nextPlan as OpsPlan;
+        n += 1;
+        const from = live.messages.length;
+        const responseTopic = topicKind === 'own' ? `kiosk/k1/response/fuzz/${n}` : foreign;
+        const correlationData = Buffer.from(`corr-${n}`);
+        const properties = version === 5 && topicKind !== 'none' ? { responseTopic, correlationData } : undefined;
+        await clients[version].publishAsync(`kiosk/k1/request/${command}`, payload, { qos: 1, ...(properties ? { properties } : {}) });
+        const reply = await live.waitFor(`kiosk/k1/response/${command}`, () => true, 5_000, from);
+        const body = assertResponse(reply.text);
+        if (body.status === 'error') tally.rejections += 1;
+        if (properties && topicKind === 'own') {
+          const direct = await live.waitFor(responseTopic, () => true, 5_000, from);
+          assert.equal(direct.text, reply.text);
+          assert.deepEqual(direct.properties?.correlationData, correlationData);
+        }
+        if (properties && topicKind === 'foreign') {
+          const code = (body.error as { code?: string } | undefined)?.code;
+          assert.ok(['bad_response_topic', 'too_large', 'unknown_command', 'bad_json', 'bad_request'].includes(code ?? ''), `a foreign response topic is refused, got ${code}`);
+          foreignAsked.push([responseTopic, reply.text]);
+        }
+        expected += properties && topicKind === 'own' ? 2 : 1;
+      },
+    ),
     { seed: 0x77697265, numRuns: 200, tally },
   );
-  // No request was answered twice: a second answer would have arrived by now.
+  // No request was answered twice, nor anywhere but the own response/: a stray answer would have arrived by now.
   await sleep(300);
-  const answers = live.messages.filter((m) => m.topic.startsWith('kiosk/k1/response/') || m.topic.startsWith('fuzz/replies/')).length;
-  assert.equal(answers, expected, 'exactly one answer per request (and one per response topic)');
+  const answers = live.messages.filter((m) => m.topic.startsWith('kiosk/k1/response/')).length;
+  assert.equal(answers, expected, 'exactly one answer per request (and one per own response topic)');
+  assert.ok(foreignAsked.length > 20, `foreign response topics were tried (${foreignAsked.length})`);
+  for (const [topic, answer] of foreignAsked)
+    assert.ok(!live.messages.some((m) => m.topic === topic && m.text === answer), `no answer published on the foreign topic ${topic}`);
   // The agent's side of the connection survived it all: a plain status request still works.
   const from = live.messages.length;
   await clients[5].publishAsync('kiosk/k1/request/status', '{"transaction":"after"}', { qos: 1 });

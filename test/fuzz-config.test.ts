@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -23,6 +24,17 @@ const dir = mkdtempSync(join(tmpdir(), 'kiosk-fuzz-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 mkdirSync(join(dir, 'a-directory'));
 writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+/**
+ * Files a setting must never be read from (SPEC §3: regular files of at most 64 KiB): endless devices, a FIFO
+ * with no writer (a read would block start-up), a directory, files too large; links to them count the same.
+ */
+execFileSync('mkfifo', [join(dir, 'a-fifo')]);
+writeFileSync(join(dir, 'ten-megabytes'), Buffer.alloc(10 * 1024 * 1024, 0x61));
+writeFileSync(join(dir, 'one-byte-too-many'), Buffer.alloc(64 * 1024 + 1, 0x61));
+symlinkSync('/dev/zero', join(dir, 'link-to-zero'));
+const UNREADABLE_TARGETS = ['/dev/zero', '/dev/urandom', '/dev/null', join(dir, 'a-fifo'), join(dir, 'a-directory'), join(dir, 'ten-megabytes'), join(dir, 'one-byte-too-many'), join(dir, 'link-to-zero')];
+writeFileSync(join(dir, 'just-64-kib'), Buffer.alloc(64 * 1024, 0x61));
+symlinkSync(join(dir, 'ca.pem'), join(dir, 'link-to-pem'));
 
 const NAMES = Object.keys(SETTINGS);
 const PROBLEM = /^(KIOSK_\w+|--config): \S/;
@@ -56,7 +68,7 @@ const EXAMPLES: Record<string, readonly string[]> = {
   KIOSK_EXTRA_QUERY_PARAMETERS: ['dc=ESTS-PUB-WUS2-AZ1-FD000-TEST1', 'a=1&b=2', '=x', 'a=', '&&', 'a', 'a=%zz'],
   KIOSK_STATE_DIR: ['/run/kiosk', 'state', join(dir, 'state')],
   KIOSK_HTTP_TIMEOUT: ['1', '10', '300', '0', '301', '1.5', 'abc', '-5'],
-  KIOSK_MQTT_CA: [join(dir, 'ca.pem'), join(dir, 'missing.pem'), join(dir, 'a-directory'), 'relative.pem', 'nul\0byte.pem'],
+  KIOSK_MQTT_CA: [join(dir, 'ca.pem'), join(dir, 'link-to-pem'), join(dir, 'missing.pem'), join(dir, 'a-directory'), 'relative.pem', 'nul\0byte.pem', '/dev/zero', join(dir, 'a-fifo')],
   KIOSK_MQTT_CERT: [join(dir, 'ca.pem'), join(dir, 'missing.pem')],
   KIOSK_MQTT_KEY: [join(dir, 'ca.pem'), join(dir, 'missing.pem')],
   KIOSK_VERIFICATION_URI: ['auto', 'https://contoso.ciamlogin.com/common/oauth2/deviceauth', 'http://sign-in.example/', 'AUTO', 'javascript:alert(1)', '/relative'],
@@ -83,7 +95,7 @@ const sourceOf = (name: string): Arbitrary<Source> =>
     {
       weight: 1,
       arbitrary: fc
-        .constantFrom(join(dir, 'missing-secret'), join(dir, 'a-directory'), '', 'nul\0path', join(dir, 'missing', 'deeper'), repeated('/x', 5_000))
+        .constantFrom(join(dir, 'missing-secret'), '', 'nul\0path', join(dir, 'missing', 'deeper'), repeated('/x', 5_000), join(dir, 'just-64-kib'), ...UNREADABLE_TARGETS)
         .map((path): Source => ({ kind: 'file-path', path })),
     },
     { weight: 1, arbitrary: fc.tuple(valueOf(name), valueOf(name)).map(([value, content]): Source => ({ kind: 'both', value, content })) },
@@ -92,7 +104,13 @@ const sourceOf = (name: string): Arbitrary<Source> =>
 const settingsArb = fc.record(Object.fromEntries(NAMES.map((n) => [n, sourceOf(n)])) as Record<string, Arbitrary<Source>>, { requiredKeys: [] });
 /** Variables that are not settings: typos (warned about), other programs' variables, odd names. */
 const strangersArb = fc.dictionary(
-  fc.oneof(fc.constantFrom('KIOSK_CLIENTID', 'KIOSK_', 'KIOSK__FILE', 'KIOSK_FILE', 'PATH', 'HOME', 'kiosk_client_id'), fc.string({ maxLength: 12 }).map((s) => `KIOSK_${s}`)),
+  fc.oneof(
+    fc.constantFrom('KIOSK_CLIENTID', 'KIOSK_', 'KIOSK__FILE', 'KIOSK_FILE', 'PATH', 'HOME', 'kiosk_client_id'),
+    fc.string({ maxLength: 12 }).map((s) => `KIOSK_${s}`),
+    // Names that would forge a log line or steer a terminal if printed raw.
+    fc.constantFrom('KIOSK_X\nkiosk-agent: invalid configuration: forged', 'KIOSK_\r\u001b[2K', 'KIOSK_\u001b]0;title\u0007', 'KIOSK_\u009b31m', 'KIOSK_\u2028X', 'KIOSK_\u202eX_FILE'),
+    hostileString().map((s) => `KIOSK_${s}`),
+  ),
   hostileString(),
   { maxKeys: 3 },
 );
@@ -222,6 +240,8 @@ function judge(run: () => LoadedConfig, secrets: readonly string[], others: read
   }
   assert.ok(elapsed() < 1_000, `loaded in ${elapsed().toFixed(0)} ms: loadConfig must not stall on any value`);
   assert.ok(Object.isFrozen(loaded) && deeplyFrozen(loaded.config) && Object.isFrozen(loaded.values), 'the result is deeply frozen');
+  for (const w of loaded.warnings)
+    assert.ok(!/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(w), `a warning is one line of plain text: ${JSON.stringify(w.slice(0, 120))}`);
   assertUsable(loaded.config);
 }
 
@@ -275,7 +295,7 @@ const fileArb: Arbitrary<FileCase> = fc.oneof(
   { weight: 2, arbitrary: fc.jsonValue().map((v): FileCase => ({ kind: 'raw', text: JSON.stringify(v) ?? 'null' })) },
   { weight: 1, arbitrary: fc.oneof(hostileString(), fc.constantFrom('', '{', '{"KIOSK_CLIENT_ID":', '\uFEFF{}', '{}garbage', '[]', 'null', '"x"', '1e999')).map((text): FileCase => ({ kind: 'raw', text })) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 256 }).map((bytes): FileCase => ({ kind: 'bytes', bytes })) },
-  { weight: 1, arbitrary: fc.constantFrom(join(dir, 'missing.json'), join(dir, 'a-directory'), '', 'nul\0.json').map((path): FileCase => ({ kind: 'path', path })) },
+  { weight: 1, arbitrary: fc.constantFrom(join(dir, 'missing.json'), '', 'nul\0.json', ...UNREADABLE_TARGETS).map((path): FileCase => ({ kind: 'path', path })) },
 );
 
 /** Object entries as JSON text, keeping duplicate and `__proto__` keys the way a file can hold them. */
@@ -300,6 +320,32 @@ test('--config files: arbitrary JSON and bytes give a frozen config or a ConfigE
     }),
     { seed: 0x66696c65, numRuns: 1_500, tally },
   );
+});
+
+test('a NAME_FILE or --config that is not a small regular file is refused at once, naming the setting, never read', async () => {
+  const base = { KIOSK_CLIENT_ID: 'kiosk-test-client', KIOSK_AUTHORITY: 'https://contoso.ciamlogin.com/', KIOSK_DEVICE_ID: 'k1' };
+  await checkProperty(
+    'config unreadable files',
+    fc.property(fc.constantFrom(...NAMES, '--config'), fc.constantFrom(...UNREADABLE_TARGETS), (name, target) => {
+      tally.cases += 1;
+      const setting = name === '--config' ? '--config' : `${name}_FILE`;
+      const begun = performance.now();
+      const env = name === '--config' ? base : { ...base, [name]: undefined, [`${name}_FILE`]: target };
+      assert.throws(() => loadConfig({ env: env as Record<string, string>, ...(name === '--config' ? { file: target } : {}) }), (e: unknown) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        const problem = e.problems.find((p) => p.startsWith(`${setting}: `));
+        assert.ok(problem, `a problem names ${setting}: ${e.problems.join(' | ').slice(0, 300)}`);
+        assert.match(problem, /\((not a regular file|larger than 64 KiB)\)/, 'and says why');
+        return true;
+      });
+      assert.ok(performance.now() - begun < 1_000, 'refused at once, nothing read');
+      tally.rejections += 1;
+    }),
+    { seed: 0x64657673, numRuns: 150, tally },
+  );
+  // The limit itself is allowed, through a link too.
+  const loaded = loadConfig({ env: { ...base, KIOSK_SCOPES_FILE: join(dir, 'just-64-kib'), KIOSK_MQTT_CA: join(dir, 'link-to-pem') } as Record<string, string> });
+  assert.equal(loaded.config.scopes.join('').length, 64 * 1024);
 });
 
 test('a JSON file key that only looks like a setting through Object.prototype is refused', () => {

@@ -66,17 +66,17 @@ test('each command answers on response/<command>, with and without MQTT 5 correl
   s.machine.go('signed_in', { account: { username: 'ada@example.test', name: 'Ada' }, tokenExpiresAt: Date.now() + 60_000 });
   const v3 = await requester(t, s.broker, 4);
   const v5 = await requester(t, s.broker, 5);
-  const replies = await s.broker.observe({ filter: 'ops/replies/#' });
+  const replies = await s.broker.observe({ filter: 'kiosk/k1/response/ops/#' });
   let n = 0;
   const ask = async (command: string, body: string, v: 4 | 5): Promise<Json> => {
     const transaction = `tx-${(n += 1)}`;
     const from = s.live.messages.length;
     const payload = body === 'tx' ? JSON.stringify({ transaction }) : body;
-    const properties = v === 5 ? { responseTopic: `ops/replies/${transaction}`, correlationData: Buffer.from(`corr-${transaction}`) } : undefined;
+    const properties = v === 5 ? { responseTopic: `kiosk/k1/response/ops/${transaction}`, correlationData: Buffer.from(`corr-${transaction}`) } : undefined;
     await (v === 5 ? v5 : v3).publishAsync(`kiosk/k1/request/${command}`, payload, { qos: 1, ...(properties ? { properties } : {}) });
     const reply = await s.live.waitFor(`kiosk/k1/response/${command}`, () => true, 5_000, from);
     if (v === 5) {
-      const direct = await replies.waitFor(`ops/replies/${transaction}`);
+      const direct = await replies.waitFor(`kiosk/k1/response/ops/${transaction}`);
       assert.equal(direct.text, reply.text);
       assert.equal(direct.properties?.correlationData?.toString(), `corr-${transaction}`);
     }

@@ -82,12 +82,13 @@ test('password file and ACL: a kiosk publishes only under its own subtree', asyn
   await live.waitFor('kiosk/lobby-7/state', (m) => JSON.parse(m.text).user_code === 'ACL-CODE');
   await live.waitFor('kiosk/lobby-7/availability', (m) => m.text === 'online');
 
-  // The operator's command reaches the kiosk; the kiosk's answer to a response topic outside its subtree is dropped.
+  // The operator's command reaches the kiosk; a response topic outside its own response/ is refused there.
   const operator = await connectAsync(broker.url, { username: 'operator', password: 'pw-operator', protocolVersion: 5 });
   t.after(() => operator.endAsync(true));
   await operator.publishAsync('kiosk/lobby-7/request/status', '{"transaction":"op"}', { qos: 1, properties: { responseTopic: 'kiosk/lobby-8/state' } });
   const reply = await live.waitFor('kiosk/lobby-7/response/status');
   assert.equal(JSON.parse(reply.text).transaction, 'op');
+  assert.equal(JSON.parse(reply.text).error?.code, 'bad_response_topic');
 
   // Another kiosk cannot command lobby-7, nor can lobby-7 write into lobby-8's subtree.
   const eight = await connectAsync(broker.url, { username: 'lobby-8', password: 'pw-eight', protocolVersion: 5 });

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { scrub } from '../log.js';
 import { messageOf } from '../errors.js';
-import type { Account, Claims } from '../state.js';
+import type { Account, Claims, ProviderFault } from '../state.js';
 import { CacheStore } from './cache-store.js';
 import { createCachePlugin } from './cache-plugin.js';
 import { EXPIRED, expectedTenant, IdTokenInvalid, NOT_YET_VALID, verifyIdToken } from './id-token.js';
@@ -97,6 +97,8 @@ export class Auth {
    * keys (no network at boot); an account that cannot be verified yet is restored without a name.
    */
   async cachedAccount(): Promise<{ account?: Account } | undefined> {
+    // A cache locked under another key is read again each time: its file may have been put right since.
+    if (this.cache.locked) await this.cache.load();
     const account = await this.msalAccount();
     if (!account) return undefined;
     const idToken = this.cachedIdToken(account);
@@ -163,6 +165,19 @@ export class Auth {
       signal.removeEventListener('abort', cancel);
       if (issued !== undefined) this.net.forgetCode(issued);
     }
+  }
+
+  /** The `error` to show while the cache on disk is encrypted under another KIOSK_CACHE_KEY (kept, not read). */
+  cacheFault(): ProviderFault | undefined {
+    const lock = this.cache.locked;
+    if (lock === undefined) return undefined;
+    const what = lock === 'no_key' ? 'encrypted but KIOSK_CACHE_KEY is not set' : 'encrypted with another KIOSK_CACHE_KEY';
+    return { code: 'cache_key_mismatch', message: `Token cache ${what}: restart with the key it was written with, or send restart_sign_in for a fresh sign-in` };
+  }
+
+  /** A deliberate fresh sign-in (operator `restart_sign_in`): its cache may replace a locked one. */
+  replaceLockedCache(): void {
+    this.cache.replaceLocked();
   }
 
   /** Removes every cached account (operator sign-out, or a token that failed verification). */

@@ -9,10 +9,14 @@ import { AgentError } from '../errors.js';
  * JSON envelope, AES-256-GCM under a key derived from the passphrase by scrypt:
  *
  *   {"kiosk_cache":1,"alg":"A256GCM","kdf":"scrypt","n":16384,"r":8,"p":1,
- *    "salt":"<16 bytes, base64>","iv":"<12 bytes, base64>","tag":"<16 bytes, base64>","data":"<base64>"}
+ *    "salt":"<16 bytes, base64>","iv":"<12 bytes, base64>","tag":"<16 bytes, base64>","data":"<base64>",
+ *    "kcv":"<16 bytes, base64>"}
  *
  * The header (version, alg, kdf, n, r, p, salt) is authenticated as additional data, so a changed
- * header fails like a changed ciphertext. The file ends with a newline.
+ * header fails like a changed ciphertext. `kcv` (key check value: HMAC-SHA256 of a fixed label under
+ * the derived key, truncated) tells a wrong key (`key_mismatch`: the file is fine, keep it) from a
+ * damaged file (`auth_failed`); a file written before it existed fails as `key_mismatch` either way,
+ * the safe reading. The file ends with a newline.
  */
 
 /** The sections of MSAL's serialized cache (MSAL-NOTES.md). */
@@ -36,6 +40,8 @@ export const MIN_KEY_LENGTH = 16;
 const SALT_BYTES = 16;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+const KCV_BYTES = 16;
+const KCV_LABEL = 'kiosk_cache key check';
 
 export type CacheCorruptCode =
   | 'empty'
@@ -44,6 +50,7 @@ export type CacheCorruptCode =
   | 'bad_envelope'
   | 'unsupported_version'
   | 'auth_failed'
+  | 'key_mismatch'
   | 'no_key';
 
 const REASONS: Record<CacheCorruptCode, string> = {
@@ -52,7 +59,8 @@ const REASONS: Record<CacheCorruptCode, string> = {
   not_cache: 'not an MSAL token cache',
   bad_envelope: 'malformed encrypted envelope',
   unsupported_version: 'unsupported envelope version or algorithm',
-  auth_failed: 'wrong key or tampered',
+  auth_failed: 'damaged or tampered',
+  key_mismatch: 'encrypted with another KIOSK_CACHE_KEY',
   no_key: 'encrypted but KIOSK_CACHE_KEY is not set',
 };
 
@@ -87,6 +95,7 @@ interface Envelope {
   iv: string;
   tag: string;
   data: string;
+  kcv: string;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -136,6 +145,9 @@ function scryptParams(env: Record<string, unknown>): ScryptParams {
   if (!ok) throw new CacheCorruptError('bad_envelope');
   return { n, r, p };
 }
+
+/** The key check value: proves a key is the file's without decrypting anything. */
+const keyCheck = (key: Buffer): Buffer => crypto.createHmac('sha256', key).update(KCV_LABEL).digest().subarray(0, KCV_BYTES);
 
 /** The authenticated header: every field that selects how the ciphertext is read. */
 const aad = (version: number, params: ScryptParams, salt: string): Buffer =>
@@ -188,6 +200,7 @@ export class CacheCodec {
       iv: iv.toString('base64'),
       tag: cipher.getAuthTag().toString('base64'),
       data: data.toString('base64'),
+      kcv: keyCheck(key).toString('base64'),
     };
     return Buffer.from(`${JSON.stringify(envelope)}\n`, 'utf8');
   }
@@ -207,9 +220,11 @@ export class CacheCodec {
     const iv = base64(value.iv, IV_BYTES);
     const tag = base64(value.tag, TAG_BYTES);
     const data = base64(value.data);
+    const kcv = value.kcv === undefined ? undefined : base64(value.kcv, KCV_BYTES);
     if (this.#passphrase === undefined) throw new CacheCorruptError('no_key');
 
     const key = await this.#derive(this.#passphrase, salt, params);
+    if (kcv !== undefined && !crypto.timingSafeEqual(kcv, keyCheck(key))) throw new CacheCorruptError('key_mismatch');
     let plaintext: string;
     try {
       const decipher = crypto.createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
@@ -217,7 +232,7 @@ export class CacheCodec {
       decipher.setAuthTag(tag);
       plaintext = Buffer.concat([decipher.update(data), decipher.final()]).toString('utf8');
     } catch {
-      throw new CacheCorruptError('auth_failed');
+      throw new CacheCorruptError(kcv === undefined ? 'key_mismatch' : 'auth_failed');
     }
     // Authentic, so written by us: a bad shape here is a bug, still not worth a crash.
     assertCacheShape(parseJson(plaintext));

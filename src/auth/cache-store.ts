@@ -1,15 +1,15 @@
 import fsp from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { removeStaleTemps, writeAtomic } from '../atomic-file.js';
 import { systemClock } from '../clock.js';
 import type { Clock } from '../clock.js';
 import { isENOENT } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CacheCodec, CacheCorruptError } from './cache-file.js';
+import { codeOf, moveAside } from './cache-quarantine.js';
 
 /** Larger than any real MSAL cache by far; a bigger file is not ours. */
 const MAX_CACHE_BYTES = 16 * 1024 * 1024;
-const QUARANTINE_KEPT = 3;
 
 /** A failed write or removal of the cache file, as the agent may show it. Carries no content. */
 export interface CacheWriteFailure {
@@ -37,9 +37,10 @@ export type CacheLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 type Operation = { readonly kind: 'save'; readonly plaintext: string } | { readonly kind: 'clear' };
 
-const codeOf = (e: unknown): string =>
-  (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' ? (e as NodeJS.ErrnoException).code : undefined) ??
-  (e instanceof Error ? e.name : 'Error');
+/** Why the file on disk is kept but unread: it is encrypted, and not with the key given (or none is). */
+export type CacheLock = 'key_mismatch' | 'no_key';
+const LOCKS: ReadonlySet<string> = new Set<CacheLock>(['key_mismatch', 'no_key']);
+export const LOCK_FIX = 'set KIOSK_CACHE_KEY to the key it was written with and restart; or send restart_sign_in to sign in afresh (the old cache is then moved aside)';
 
 /** What to do about a failed write, by errno code: the log line a kiosk's operator acts on. */
 const WRITE_FIXES: Readonly<Record<string, string>> = {
@@ -53,13 +54,15 @@ const WRITE_FIXES: Readonly<Record<string, string>> = {
 };
 const fixFor = (code: string): string => WRITE_FIXES[code] ?? 'check that the directory of KIOSK_CACHE_PATH is writable';
 
-/** ISO 8601 basic format (no colons: valid on every filesystem, and sorts by time). */
-const fileTime = (ms: number): string => new Date(ms).toISOString().replace(/[-:]/g, '');
-
 /**
  * The persisted MSAL token cache (SPEC §3): read once, written atomically, encrypted when a key is
  * given. Nothing here throws into MSAL or the agent: an unusable file is moved aside and reads as "no
  * cache" (the user signs in again), a failed write is reported and retried with the next save.
+ *
+ * A well-formed encrypted file that the key given does not open (or that needs a key when none is
+ * set) is not damaged: it is `locked`, left where it is and never written over, so the right key on the
+ * next start brings the sign-in back. Only `replaceLocked()` (a deliberate fresh sign-in) lets the next
+ * write move it aside first.
  *
  * Logs carry paths, reasons and errno codes, never cache content.
  */
@@ -86,6 +89,9 @@ export class CacheStore {
   #failed: Operation | undefined;
   #lastOk = true;
   #tempsCleared: Promise<void> | undefined;
+  #locked: CacheLock | undefined;
+  #replaceLocked = false;
+  #refusedLogged = false;
 
   constructor(options: CacheStoreOptions) {
     this.path = options.path;
@@ -136,6 +142,16 @@ export class CacheStore {
     return this.#enqueue({ kind: 'clear' });
   }
 
+  /** Set while the file on disk is encrypted under another key (or needs one): it is kept and not written. */
+  get locked(): CacheLock | undefined {
+    return this.#locked;
+  }
+
+  /** The next write (a fresh sign-in) may move a locked file aside and take its place. */
+  replaceLocked(): void {
+    if (this.#locked !== undefined) this.#replaceLocked = true;
+  }
+
   /**
    * Waits for queued writes (shutdown). When the last write failed and nothing newer was saved, it is
    * tried once more (`lastWriteError` then tells whether the file is current). Never rejects.
@@ -165,6 +181,7 @@ export class CacheStore {
   }
 
   async #run(op: Operation): Promise<void> {
+    if (this.#locked !== undefined && !(await this.#unlockForWrite())) return;
     try {
       if (op.kind === 'save') {
         const bytes = await this.#codec.encode(op.plaintext);
@@ -189,6 +206,21 @@ export class CacheStore {
     if (!this.#lastOk) this.#log.info({ path: this.path }, 'token cache written again');
     this.#lastOk = true;
     this.lastWriteError = undefined;
+  }
+
+  /** True when a locked file may be written over: it has been moved aside for a deliberate fresh sign-in. */
+  async #unlockForWrite(): Promise<boolean> {
+    if (!this.#replaceLocked) {
+      if (!this.#refusedLogged) this.#log.warn({ path: this.path, fix: LOCK_FIX }, 'token cache not written: the file on disk is encrypted with another key and is kept');
+      this.#refusedLogged = true;
+      return false;
+    }
+    // Never written over in place: if it cannot be moved aside, it stays, and so does the lock. Gone already: nothing to keep.
+    const present = await fsp.lstat(this.path).then(() => true, (e: unknown) => !isENOENT(e));
+    if (present && !(await moveAside(this.path, this.#clock, this.#log, 'encrypted with another KIOSK_CACHE_KEY', 'token cache of the other key moved aside for a fresh sign-in')))
+      return false;
+    this.#unlocked(undefined);
+    return true;
   }
 
   #reportFailure(operation: 'save' | 'clear', code: string): void {
@@ -236,7 +268,7 @@ export class CacheStore {
       if (stat.size > MAX_CACHE_BYTES) return await this.#quarantine('too large');
       bytes = await fsp.readFile(this.path);
     } catch (e) {
-      if (isENOENT(e)) return undefined;
+      if (isENOENT(e)) return this.#unlocked(undefined);
       return this.#quarantine(`unreadable (${codeOf(e)})`);
     }
 
@@ -245,6 +277,7 @@ export class CacheStore {
     try {
       ({ plaintext, encrypted } = await this.#codec.decode(bytes));
     } catch (e) {
+      if (e instanceof CacheCorruptError && LOCKS.has(e.code)) return this.#lock(e.code as CacheLock, e.reason);
       if (e instanceof CacheCorruptError) return this.#quarantine(e.reason);
       // Not the file's fault (e.g. scrypt out of memory): keep it, start without a cache.
       this.#log.error({ path: this.path, code: codeOf(e) }, 'token cache could not be decoded; starting without it');
@@ -254,42 +287,26 @@ export class CacheStore {
       this.#log.info({ path: this.path }, 'token cache is not encrypted; re-writing it encrypted with KIOSK_CACHE_KEY');
       await this.#enqueue({ kind: 'save', plaintext });
     }
-    return plaintext;
+    return this.#unlocked(plaintext);
   }
 
-  /** Moves the unusable file aside, keeps the newest few, logs once. Returns undefined ("no cache"). */
-  async #quarantine(reason: string): Promise<undefined> {
-    const dir = dirname(this.path);
-    const prefix = `${basename(this.path)}.corrupt-`;
-    const stamp = fileTime(this.#clock.now());
-    let name = `${prefix}${stamp}`;
-    try {
-      for (let i = 1; await exists(join(dir, name)); i++) name = `${prefix}${stamp}-${i}`;
-      await fsp.rename(this.path, join(dir, name));
-      this.#log.warn({ path: this.path, movedTo: join(dir, name), reason }, 'token cache unusable; moved aside, sign-in needed');
-    } catch (e) {
-      this.#log.warn({ path: this.path, reason, code: codeOf(e) }, 'token cache unusable and could not be moved aside; sign-in needed');
-      return undefined;
-    }
-    try {
-      // The one just moved is kept whatever its time says (a kiosk without RTC may boot in the past);
-      // of the others, the oldest by name (time) go.
-      const others = (await fsp.readdir(dir)).filter((e) => e.startsWith(prefix) && e !== name).sort();
-      for (const old of others.slice(0, Math.max(0, others.length - (QUARANTINE_KEPT - 1))))
-        await fsp.rm(join(dir, old), { recursive: true, force: true });
-    } catch (e) {
-      this.#log.debug({ path: this.path, code: codeOf(e) }, 'could not prune old quarantined caches');
-    }
+  #unlocked<T>(value: T): T {
+    this.#locked = undefined;
+    this.#replaceLocked = false;
+    return value;
+  }
+
+  /** Keeps the file as it is; logged when it becomes locked, not at every re-read. */
+  #lock(code: CacheLock, reason: string): undefined {
+    if (this.#locked !== code) this.#log.warn({ path: this.path, reason, fix: LOCK_FIX }, 'token cache kept but not used: KIOSK_CACHE_KEY does not open it');
+    if (this.#locked !== code) this.#refusedLogged = false;
+    this.#locked = code;
     return undefined;
   }
-}
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await fsp.lstat(path);
-    return true;
-  } catch (e) {
-    if (isENOENT(e)) return false;
-    throw e;
+  /** Moves the unusable file aside (logged once) and reads as "no cache". */
+  async #quarantine(reason: string): Promise<undefined> {
+    if (await moveAside(this.path, this.#clock, this.#log, reason)) this.#unlocked(undefined);
+    return undefined;
   }
 }

@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DisplayName } from '../config.js';
+import { limitConnections, PAGE_TIMEOUTS } from './connection-limit.js';
 import type { Display, DisplayDeps } from './display.js';
 import { CONTENT_SECURITY_POLICY, PAGE_HTML } from './web-page.js';
 import { INITIAL_STATE, pageMessage, pageState, qrSvg } from './web-state.js';
@@ -14,6 +15,8 @@ const HEARTBEAT_MS = 15_000;
 const RETRY_MS = 2_000;
 /** Event streams at once; a kiosk has one browser, this only bounds a misbehaving client. */
 const MAX_STREAMS = 16;
+/** Open connections at once (streams included): far below a Pi's 1,024 file descriptors. */
+const MAX_CONNECTIONS = 64;
 /** A stream whose reader has fallen this far behind is dropped rather than buffered. */
 const MAX_BACKLOG = 64 * 1024;
 const CLOSE_WAIT_MS = 1_000;
@@ -48,7 +51,8 @@ export class WebDisplay implements Display {
 
   async start(): Promise<void> {
     const { host, port } = this.deps.config.web;
-    const server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => this.handle(req, res));
+    const server = createServer({ ...PAGE_TIMEOUTS }, (req, res) => this.handle(req, res));
+    limitConnections(server, MAX_CONNECTIONS);
     this.server = server;
     this.failure = undefined;
     await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { IClientOptions } from 'mqtt';
 import type { Config } from '../config.js';
+import { PEM_FILE_LIMIT, readSmallFile } from '../small-file.js';
 
 export type MqttSettings = Config['mqtt'];
 
@@ -28,7 +28,7 @@ export function clientOptions(
   settings: MqttSettings,
   base: IClientOptions,
   tuning: ConnectionTuning = {},
-  read: (path: string) => Buffer = (p) => readFileSync(p),
+  read: (path: string) => Buffer = (p) => readSmallFile(p, PEM_FILE_LIMIT),
 ): IClientOptions {
   const protocolVersion = tuning.protocolVersion ?? 5;
   return {

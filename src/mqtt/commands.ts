@@ -4,7 +4,7 @@ import type { AgentState, Snapshot } from '../state.js';
 import { fail, responsePayload, statePayload } from './payloads.js';
 import type { AgentInfo, CommandOutcome } from './payloads.js';
 import { TokenBucket } from './token-bucket.js';
-import { COMMAND_NAMES, isPublishableTopic } from './topics.js';
+import { COMMAND_NAMES } from './topics.js';
 import type { CommandName, Topics } from './topics.js';
 
 /** What the agent lets an operator do: the boundary between MQTT and sign-in (`Agent.operations`). */
@@ -109,6 +109,14 @@ export class CommandHandler {
       return this.reject(command, reply, fail('unknown_command', `unknown command; use one of ${COMMAND_NAMES.join(', ')}`));
     const body = parseBody(packet.payload);
     if ('error' in body) return this.reject(command, reply, body.error);
+    // Answers go nowhere else: a response topic on the kiosk's own request, state or claims topics, or in
+    // another device's subtree, would let a read-only `status` act as any command or forge any message.
+    const responseTopic = packet.properties?.responseTopic;
+    if (responseTopic !== undefined && !this.d.topics.isOwnResponseTopic(responseTopic)) {
+      const under = this.d.topics.response('');
+      const refusal = fail('bad_response_topic', `the MQTT 5 response topic must lie under ${under}, e.g. ${under}${command}/my-client; not run`);
+      return this.reject(command, (o) => reply(o, body.transaction), refusal);
+    }
     const name = command as CommandName;
     const snapshot = this.d.snapshot();
     const outcome =
@@ -158,8 +166,8 @@ export class CommandHandler {
     this.d.respond(this.d.topics.response(command), payload, qos);
     const responseTopic = packet.properties?.responseTopic;
     if (responseTopic === undefined) return;
-    if (isPublishableTopic(responseTopic)) this.d.respond(responseTopic, payload, qos, packet.properties?.correlationData);
-    else this.log.warn({ command: command.slice(0, 64) }, 'request has an unusable response topic; answered on the response topic only');
+    if (this.d.topics.isOwnResponseTopic(responseTopic)) this.d.respond(responseTopic, payload, qos, packet.properties?.correlationData);
+    else this.log.warn({ command: command.slice(0, 64) }, 'request has a response topic outside this kiosk\'s response/; answered on the response topic only');
   }
 }
 

@@ -12,6 +12,8 @@ export interface Topics {
   readonly requests: string;
   request(command: string): string;
   response(command: string): string;
+  /** True for a topic under this kiosk's own `response/` (SPEC §2: the only MQTT 5 response topics it answers on). */
+  isOwnResponseTopic(topic: string): boolean;
   /** The command name of a request topic, or undefined when the topic is not one of this kiosk's requests. */
   commandOf(topic: string): string | undefined;
 }
@@ -19,6 +21,7 @@ export interface Topics {
 export function kioskTopics(prefix: string, deviceId: string): Topics {
   const root = `${prefix}/${deviceId}`;
   const requestRoot = `${root}/request/`;
+  const responseRoot = `${root}/response/`;
   return Object.freeze({
     root,
     availability: `${root}/availability`,
@@ -27,7 +30,8 @@ export function kioskTopics(prefix: string, deviceId: string): Topics {
     events: `${root}/events`,
     requests: `${requestRoot}+`,
     request: (command: string) => `${requestRoot}${command}`,
-    response: (command: string) => `${root}/response/${command}`,
+    response: (command: string) => `${responseRoot}${command}`,
+    isOwnResponseTopic: (topic: string) => topic.length > responseRoot.length && topic.startsWith(responseRoot) && isPublishableTopic(topic),
     commandOf: (topic: string) => {
       if (!topic.startsWith(requestRoot)) return undefined;
       const name = topic.slice(requestRoot.length);

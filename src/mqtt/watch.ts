@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { connect } from 'mqtt';
 import { ConfigError, messageOf } from '../errors.js';
+import { readSmallText } from '../small-file.js';
 import { clientOptions, describeUrl } from './client-options.js';
 import { within } from './deadline.js';
 import type { ConnectionTuning, MqttSettings } from './client-options.js';
@@ -103,7 +103,7 @@ export interface WatchFlags {
  * Where `watch` connects: flags first, then the same KIOSK_MQTT_* settings (and `_FILE` secrets)
  * the agent reads. An operator needs no client id or authority to watch.
  */
-export function watchSettings(env: NodeJS.ProcessEnv, flags: WatchFlags = {}, read = (p: string) => readFileSync(p, 'utf8')): MqttSettings {
+export function watchSettings(env: NodeJS.ProcessEnv, flags: WatchFlags = {}, read = (p: string) => readSmallText(p)): MqttSettings {
   const problems: string[] = [];
   const get = (name: string): string | undefined => {
     const file = env[`${name}_FILE`];
