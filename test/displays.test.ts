@@ -107,6 +107,47 @@ test('listeners cannot break the machine: a throwing display is retried, the oth
   await running.stop();
 });
 
+test('a display that fails soon after each fresh start backs off further each time; one that stayed up starts again from 1 s', async () => {
+  const { logs, clock, deps, machine } = setup({ KIOSK_DISPLAY: 'terminal' });
+  let starts = 0;
+  // Like a terminal on a closed stdout: the first write of each fresh display goes out, the next one fails.
+  const factory = (): Display => {
+    let renders = 0;
+    return {
+      name: 'terminal',
+      start: async () => void (starts += 1),
+      render: () => {
+        renders += 1;
+        if (renders > 1) throw Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+      },
+      stop: async () => undefined,
+    };
+  };
+  const running = startDisplays(machine, deps, { ...DISPLAY_FACTORIES, terminal: factory });
+  const delays = () => logs.filter((l) => l.level === 'warn' && l.code === 'EPIPE').map((l) => l.retryInMs);
+  let n = 0;
+  const failOnce = async (): Promise<void> => {
+    await waitFor(`start ${starts + 1}`, () => starts === n + 1);
+    n += 1;
+    machine.go('awaiting_sign_in', { ...code, userCode: `CODE-${n}`, expiresAt: clock.now() + 300_000 });
+    await waitFor(`failure ${n}`, () => delays().length === n);
+  };
+  await failOnce();
+  for (const delay of [1_000, 2_000, 4_000]) {
+    clock.advance(delay);
+    await failOnce();
+  }
+  assert.deepEqual(delays(), [1_000, 2_000, 4_000, 8_000], 'the backoff grows although each fresh display drew once');
+  clock.advance(8_000);
+  await waitFor('started again', () => starts === n + 1);
+  clock.advance(31_000); // up longer than the longest backoff
+  n += 1;
+  machine.go('awaiting_sign_in', { ...code, userCode: 'CODE-LATE', expiresAt: clock.now() + 300_000 });
+  await waitFor('late failure', () => delays().length === n);
+  assert.equal(delays().at(-1), 1_000, 'a display that stayed up starts again from the shortest backoff');
+  await running.stop();
+});
+
 test('one shared ticker re-renders once a second while a code counts down, and stops after', async () => {
   const { clock, deps, machine } = setup({ KIOSK_DISPLAY: 'terminal,web' });
   const a = recorder('terminal');

@@ -54,6 +54,8 @@ class Slot {
   private rendering: Promise<void> | undefined;
   private starting: Promise<void> | undefined;
   private failures = 0;
+  /** When the current display started; one that fails soon after counts as failing again (backoff grows). */
+  private startedAt = 0;
   private retry: NodeJS.Timeout | undefined;
 
   constructor(
@@ -81,6 +83,7 @@ class Slot {
     }
     if (this.stopped) return;
     this.ready = true;
+    this.startedAt = this.deps.clock.now();
     if (this.pending !== undefined) this.show(this.pending);
   }
 
@@ -93,7 +96,6 @@ class Slot {
         this.pending = undefined;
         try {
           await this.display.render(view);
-          this.failures = 0;
         } catch (e) {
           this.pending ??= view;
           await this.fail('render', e);
@@ -105,6 +107,9 @@ class Slot {
   }
 
   private async fail(phase: 'start' | 'render', e: unknown): Promise<void> {
+    // A render can succeed and the stream still fail a moment later (EPIPE on a closed stdout): only a
+    // display that stayed up past the longest backoff starts again from the shortest.
+    if (this.ready && this.deps.clock.now() - this.startedAt > RETRY_MAX_MS) this.failures = 0;
     this.ready = false;
     const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.failures);
     this.failures += 1;
