@@ -36,6 +36,12 @@ export interface DeviceCode {
 
 export type Attempt = { kind: 'ok'; tokens: Tokens } | Outcome;
 
+/** An access token for the local token endpoint (SPEC §8), or why there is none. */
+export type AccessTokenAttempt =
+  | { kind: 'ok'; accessToken: string; expiresAt: number }
+  | { kind: 'network'; code: string; retryAfterMs?: number }
+  | { kind: 'refused'; code: string; message: string };
+
 export interface AuthDeps {
   config: Config;
   log: Logger;
@@ -122,6 +128,35 @@ export class Auth {
     } catch (e) {
       return this.failed(e);
     }
+  }
+
+  /**
+   * SPEC §8, for the local token endpoint only (the one way a token leaves this module): an access
+   * token for `scopes` for the cached account, silently: from MSAL's cache, or refreshed by MSAL when
+   * due, never a device code. A token MSAL fetched counts only if the ID token it came with verifies
+   * (its times aside: they say nothing about the access token), as a sign-in does.
+   */
+  async accessToken(scopes: readonly string[]): Promise<AccessTokenAttempt> {
+    return this.net.ownFailures(async () => {
+      const account = await this.msalAccount();
+      if (!account) return { kind: 'refused', code: 'not_signed_in', message: 'nobody is signed in' };
+      let result: AuthenticationResult;
+      try {
+        result = await this.app.acquireTokenSilent({ account, scopes: [...scopes], extraQueryParameters: this.extraQuery() });
+      } catch (e) {
+        return refusal(classify(e, this.net.lastFailure));
+      }
+      if (!result.fromCache) {
+        const checked = await this.check(result.idToken, { fresh: true, ignoreTimes: true });
+        if ('outcome' in checked) return refusal(checked.outcome);
+        if ('invalid' in checked) {
+          this.log.warn({ reason: checked.invalid.reason }, 'ID token failed verification; no access token for the kiosk app');
+          return refusal({ kind: 'fatal', fault: fault('invalid_id_token', checked.invalid.reason) });
+        }
+      }
+      if (!result.accessToken || !result.expiresOn) return refusal({ kind: 'fatal', fault: fault('no_result', 'the provider returned no access token') });
+      return { kind: 'ok', accessToken: result.accessToken, expiresAt: result.expiresOn.getTime() };
+    });
   }
 
   /** One device code, from request to approval or to its end; `onCode` shows it. */
@@ -292,5 +327,19 @@ export class Auth {
 }
 
 type VerifyOptions = { fresh?: boolean } & Pick<IdTokenDeps, 'ignoreTimes' | 'savedKeysOnly'>;
+
+/** Why a kiosk app gets no token: a fault to retry (network), or one to report. */
+function refusal(o: Outcome): AccessTokenAttempt {
+  switch (o.kind) {
+    case 'network':
+      return { kind: 'network', code: o.code, retryAfterMs: o.retryAfterMs };
+    case 'interaction_required':
+      return { kind: 'refused', code: o.code, message: 'the signed-in account needs to sign in again, or consent to this resource, before a token for it can be had' };
+    case 'fatal':
+      return { kind: 'refused', code: o.fault.code, message: o.fault.message };
+    default:
+      return { kind: 'refused', code: o.kind, message: 'no token could be had for this resource' };
+  }
+}
 
 const toAccount = (a: AccountInfo): Account => (a.name ? { username: a.username, name: a.name } : { username: a.username });
