@@ -45,6 +45,7 @@ export interface TokenEndpointDeps extends Omit<ServiceDeps, 'scopes' | 'clientI
 
 const HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', Pragma: 'no-cache', 'X-Content-Type-Options': 'nosniff' };
 const CLOSE_WAIT_MS = 1_000;
+const MAX_DISCARDED_BODY = 1 << 20;
 /** Floods (rate limit, connection cap) are logged at most this often, with a count. */
 const FLOOD_LOG_MS = 1_000;
 
@@ -172,8 +173,16 @@ export class TokenEndpoint {
 
   private refuse(req: IncomingMessage, res: ServerResponse, r: Refusal): void {
     this.logRefusal(req, r.status, r.error);
-    // An unread body is not waited for: the connection closes after the answer.
-    send(res, { status: r.status, body: { error: r.error, error_description: r.description }, headers: { ...r.headers, ...(r.status === 413 ? { Connection: 'close' } : {}) } });
+    if (r.status === 413) {
+      // Answered at once; the body is read and dropped behind the answer (the connection stays usable), and
+      // past 1 MiB the connection is cut.
+      let bytes = 0;
+      req.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes > MAX_DISCARDED_BODY) req.socket.destroy();
+      });
+    }
+    send(res, { status: r.status, body: { error: r.error, error_description: r.description }, headers: r.headers });
   }
 
   private logRefusal(req: IncomingMessage, status: number, error: string): void {
