@@ -117,3 +117,28 @@ test('MSAL renews a token near its expiry, so an app\'s next call gets the new o
   const silentCalls = long.agent.logs().slice(logsBefore).filter((l) => /acquireTokenSilent (called for the first time|has been called previously)/.test(l.msg));
   assert.equal(silentCalls.length, 1, `MSAL's acquireTokenSilent was called ${silentCalls.length} times`);
 });
+
+test('a refresh answered with a forged ID token gives the app no token, neither then nor from the cache later', async (t) => {
+  const kiosk = await startTokenKiosk(t);
+  const { agent, idp, port, secret } = kiosk;
+  await approveNext(idp);
+  await agent.waitForState('signed_in');
+  await idp.faults({ id_token_fault: 'forged' });
+  const header = { 'X-IDENTITY-HEADER': secret };
+  // The graph token is not cached: MSAL refreshes, and the provider answers with a forged ID token.
+  const refused = await ask(port, { path: tokenPath(GRAPH), headers: header });
+  assert.equal(refused.status, 502, refused.text);
+  assert.equal(refused.json.error, 'invalid_id_token');
+  assert.equal(refused.json.access_token, undefined);
+  assert.ok((await idp.requests()).some((r) => r.grant_type === 'refresh_token'), 'the provider was asked');
+  await idp.clearFaults();
+  // MSAL keeps the access token (and the forged ID token) in its cache: neither resource is served from it.
+  for (const resource of [GRAPH, API]) {
+    const again = await ask(port, { path: tokenPath(resource), headers: header });
+    assert.equal(again.status, 502, `${resource}: ${again.text}`);
+    assert.equal(again.json.error, 'invalid_id_token');
+  }
+  const issued = await idp.issued();
+  assert.ok(!issued.some((s) => s.length >= 16 && (refused.text.includes(s) || agent.stderr().includes(s))), 'no token in the answers or the log');
+  assert.ok(agent.logs().some((l) => l.level === 'warn' && l.msg === 'ID token failed verification; no access token for the kiosk app'));
+});

@@ -133,8 +133,10 @@ export class Auth {
   /**
    * SPEC §8, for the local token endpoint only (the one way a token leaves this module): an access
    * token for `scopes` for the cached account, silently: from MSAL's cache, or refreshed by MSAL when
-   * due, never a device code. A token MSAL fetched counts only if the ID token it came with verifies
-   * (its times aside: they say nothing about the access token), as a sign-in does.
+   * due, never a device code. It is handed out only while the account's ID token (the one a refresh
+   * for this resource brought, or the cached one) verifies, its times aside (they say nothing about the
+   * access token): a refresh answered with a forged ID token leaves its access token in MSAL's cache,
+   * and that token is refused too.
    */
   async accessToken(scopes: readonly string[]): Promise<AccessTokenAttempt> {
     return this.net.ownFailures(async () => {
@@ -146,13 +148,11 @@ export class Auth {
       } catch (e) {
         return refusal(classify(e, this.net.lastFailure));
       }
-      if (!result.fromCache) {
-        const checked = await this.check(result.idToken, { fresh: true, ignoreTimes: true });
-        if ('outcome' in checked) return refusal(checked.outcome);
-        if ('invalid' in checked) {
-          this.log.warn({ reason: checked.invalid.reason }, 'ID token failed verification; no access token for the kiosk app');
-          return refusal({ kind: 'fatal', fault: fault('invalid_id_token', checked.invalid.reason) });
-        }
+      const checked = await this.check(result.idToken, { fresh: !result.fromCache, ignoreTimes: true });
+      if ('outcome' in checked) return refusal(checked.outcome);
+      if ('invalid' in checked) {
+        this.log.warn({ reason: checked.invalid.reason }, 'ID token failed verification; no access token for the kiosk app');
+        return refusal({ kind: 'fatal', fault: fault('invalid_id_token', checked.invalid.reason) });
       }
       if (!result.accessToken || !result.expiresOn) return refusal({ kind: 'fatal', fault: fault('no_result', 'the provider returned no access token') });
       return { kind: 'ok', accessToken: result.accessToken, expiresAt: result.expiresOn.getTime() };
