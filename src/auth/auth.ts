@@ -63,6 +63,8 @@ export class Auth {
   private readonly log: Logger;
   /** The sign-in page last logged: it is logged once, and again only if it changes. */
   private pageLogged?: string;
+  /** The last ID token `accessToken` verified. */
+  private verifiedForApps?: string;
 
   constructor(private readonly d: AuthDeps) {
     const { config } = d;
@@ -148,11 +150,15 @@ export class Auth {
       } catch (e) {
         return refusal(classify(e, this.net.lastFailure));
       }
-      const checked = await this.check(result.idToken, { fresh: !result.fromCache, ignoreTimes: true });
-      if ('outcome' in checked) return refusal(checked.outcome);
-      if ('invalid' in checked) {
-        this.log.warn({ reason: checked.invalid.reason }, 'ID token failed verification; no access token for the kiosk app');
-        return refusal({ kind: 'fatal', fault: fault('invalid_id_token', checked.invalid.reason) });
+      // The same ID token verifies the same way (its times aside): checked once, not on every request.
+      if (result.idToken !== this.verifiedForApps) {
+        const checked = await this.check(result.idToken, { fresh: !result.fromCache, ignoreTimes: true });
+        if ('outcome' in checked) return refusal(checked.outcome);
+        if ('invalid' in checked) {
+          this.log.warn({ reason: checked.invalid.reason }, 'ID token failed verification; no access token for the kiosk app');
+          return refusal({ kind: 'fatal', fault: fault('invalid_id_token', checked.invalid.reason) });
+        }
+        this.verifiedForApps = result.idToken;
       }
       if (!result.accessToken || !result.expiresOn) return refusal({ kind: 'fatal', fault: fault('no_result', 'the provider returned no access token') });
       return { kind: 'ok', accessToken: result.accessToken, expiresAt: result.expiresOn.getTime() };
