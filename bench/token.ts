@@ -3,9 +3,10 @@
  * of the same size, measured side by side in one run: latency of a cached token request over one
  * keep-alive connection (median, p99), requests per second with 32 connections (both servers are one
  * process, so one core), and the RSS the endpoint adds to a signed-in agent (an agent without it beside),
- * warmed up and after the load, with the heap after a GC to show nothing grows with the requests.
+ * at its rate limit, warmed up and after the unlimited load, with the heap after a GC to show nothing grows.
  * The agents run bundled, as built. BENCH_TOKEN_REQUESTS (default 5000) sets the requests per round;
- * rounds alternate between the two; BENCH_TOKEN_QUIET_SECONDS (default 30) is the quiet time after them.
+ * rounds alternate between the two; BENCH_TOKEN_QUIET_SECONDS (default 30) is the time
+ * of the paced load and of the quiet after them.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -16,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { startIdp } from '../src/idp/server.js';
+import { DEFAULT_LIMITS } from '../src/token-endpoint/server.js';
 import { approvePending, median } from './lib.js';
 import type { FromTokenWorker, ToTokenWorker } from './token-worker.js';
 
@@ -148,6 +150,14 @@ async function perSecond(p: number): Promise<number> {
 const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))] ?? NaN;
 const listening = await endpoint.memory();
 const plainIdle = await plain.memory();
+// As kiosk apps can use it: at the default rate limit (DEFAULT_LIMITS.perSecond a second).
+const paceAgent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+for (let i = 0; i < DEFAULT_LIMITS.perSecond * QUIET_S; i++) {
+  await get(port, paceAgent);
+  await new Promise((r) => setTimeout(r, 1000 / DEFAULT_LIMITS.perSecond));
+}
+paceAgent.destroy();
+const [plainPaced, paced] = [await plain.memory(), await endpoint.memory()];
 await latencies(port); // warm both up (JIT, connection pools, MSAL's cache path)
 await latencies(basePort);
 const warm = await endpoint.memory();
@@ -173,6 +183,7 @@ const rows: Array<[string, string, string]> = [
   ['cached token request, p99 (1 connection)', ms(quantile(lat.endpoint, 0.99)), `${ratio(quantile(lat.endpoint, 0.99), quantile(lat.baseline, 0.99))} (${ms(quantile(lat.baseline, 0.99))})`],
   ['requests per second, one process (32 connections)', median(rps.endpoint).toFixed(0), `${ratio(median(rps.endpoint), median(rps.baseline))} (${median(rps.baseline).toFixed(0)})`],
   ['RSS added by the endpoint, listening (one request served)', mib(listening.rss - plainIdle.rss), `${ratio2(listening.rss, plainIdle.rss)} the agent without it (${mib(plainIdle.rss)})`],
+  [`RSS added by the endpoint, ${DEFAULT_LIMITS.perSecond} requests/s for ${QUIET_S} s (its rate limit)`, mib(paced.rss - plainPaced.rss), `${ratio2(paced.rss, plainPaced.rss)} the agent without it`],
   ['RSS added by the endpoint, warmed up', mib(warm.rss - without.rss), `${ratio2(warm.rss, without.rss)} the agent without it (${mib(without.rss)})`],
   ['RSS added by the endpoint, after the load', mib(loaded.rss - without.rss), `${ratio2(loaded.rss, without.rss)} the agent without it`],
   [`RSS added by the endpoint, ${QUIET_S} s after the load`, mib(quiet.rss - withoutQuiet.rss), `${ratio2(quiet.rss, withoutQuiet.rss)} the agent without it`],
