@@ -190,7 +190,7 @@ const rows: Array<[string, string, string]> = [
   ['heap in use after a GC: after the load against warmed up', mib(loaded.heap - warm.heap), `${mib(loaded.heap)} against ${mib(warm.heap)} (a leak would grow with the requests)`],
 ];
 console.log(`\n${ROUNDS} rounds of ${N} requests each, alternating with the baseline (node ${process.version}, ${process.arch})\n`);
-for (const [what, value, vs] of rows) console.log(`${what.padEnd(58)} ${value.padStart(12)}  ${vs}`);
+for (const [what, value, vs] of rows) console.log(`${what.padEnd(66)} ${value.padStart(10)}  ${vs}`);
 
 for (const w of [plain, endpoint]) w.child.send({ type: 'stop' } satisfies ToTokenWorker);
 baseline.kill('SIGTERM');
