@@ -14,5 +14,6 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly' } } },
+  { files: ['**/*.mjs'], languageOptions: { globals: { process: 'readonly' } } },
   { files: ['test/**', 'bench/**', 'src/idp/**', 'src/demo.ts', 'src/cli.ts'], rules: { 'no-console': 'off' } },
 );

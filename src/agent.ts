@@ -10,6 +10,8 @@ import type { Logger } from './log.js';
 import { MqttPublisher } from './mqtt/publisher.js';
 import { Scheduler } from './schedule.js';
 import { Machine } from './state.js';
+import { TokenEndpoint } from './token-endpoint/server.js';
+import type { EndpointLimits } from './token-endpoint/server.js';
 
 export interface AgentDeps {
   config: Config;
@@ -20,6 +22,8 @@ export interface AgentDeps {
   stdout?: NodeJS.WritableStream;
   /** Reported in the MQTT state payload. */
   version?: string;
+  /** The token endpoint's rate and connection limits (the benchmark lifts them). */
+  tokenEndpointLimits?: Partial<EndpointLimits>;
 }
 
 /**
@@ -34,6 +38,8 @@ export class Agent {
   private readonly status: StatusFile;
   /** Absent when MQTT is off (`KIOSK_MQTT_URL=off`). */
   private readonly mqtt?: MqttPublisher;
+  /** Absent unless KIOSK_TOKEN_LISTEN is set (SPEC §8). */
+  private readonly tokenEndpoint?: TokenEndpoint;
   private readonly shutdown = new AbortController();
   private displays?: { stop(): Promise<void> };
   private readonly log: Logger;
@@ -63,7 +69,18 @@ export class Agent {
     });
     if (d.config.mqtt.enabled)
       this.mqtt = new MqttPublisher({ config: d.config, machine: this.machine, operations: this.lifecycle, log: this.log, version: d.version ?? '0.0.0' });
-    this.status = new StatusFile({ stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => this.mqtt?.mqttStatus() ?? 'disabled' });
+    const endpoint = d.config.tokenEndpoint;
+    if (endpoint)
+      this.tokenEndpoint = new TokenEndpoint({
+        config: { ...d.config, tokenEndpoint: endpoint },
+        source: this.auth,
+        machine: this.machine,
+        onIssued: (resource) => this.machine.record('token_issued', { resource }),
+        log: this.log,
+        now: () => clock.now(),
+        limits: d.tokenEndpointLimits,
+      });
+    this.status = new StatusFile({ stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => this.mqtt?.mqttStatus() ?? 'disabled', tokenEndpointStatus: () => this.tokenEndpoint?.status() });
   }
 
   async start(): Promise<void> {
@@ -71,16 +88,19 @@ export class Agent {
     // MQTT.js loads while the status file and provider metadata are read; sign-in starts once it is
     // loaded (never waiting for the broker itself), so the broker can still hear `starting`.
     const mqtt = this.mqtt?.start();
+    const tokenEndpoint = this.tokenEndpoint?.start();
     const status = this.status.start();
     await this.auth.start();
     this.scheduler.start();
     await mqtt;
     this.lifecycle.start();
-    await status;
+    await Promise.all([status, tokenEndpoint]);
   }
 
   /** SPEC §5: polling cancelled, `stopped` shown and published, cache flushed, `offline` published; the caller bounds the time. */
   async stop(): Promise<void> {
+    // No token is handed out once stopping has begun.
+    await this.tokenEndpoint?.stop();
     this.lifecycle.stop();
     await this.scheduler.stop();
     this.shutdown.abort();

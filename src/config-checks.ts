@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
 import cron from 'node-cron';
-import type { Config } from './config.js';
+import { isIP } from 'node:net';
+import type { Config, TokenEndpointConfig } from './config.js';
 import { messageOf } from './errors.js';
+import { normalizeResource, resourceOfScope } from './resources.js';
 import { PEM_FILE_LIMIT, readSmallFile } from './small-file.js';
 
 export const DISPLAY_NAMES = ['terminal', 'framebuffer', 'web'] as const;
@@ -199,6 +201,36 @@ export class Validator {
     if (['true', '1', 'yes', 'on'].includes(value)) return true;
     if (['false', '0', 'no', 'off'].includes(value)) return false;
     return this.fail(name, `"${shown(value)}" is not true or false`, false);
+  }
+
+  /**
+   * SPEC §8: `off`, or `[HOST:]PORT` (HOST an IP address or `localhost`, `[…]` around IPv6; 127.0.0.1 by
+   * default), with the resources kiosk apps may ask for (by default those of the API scopes in
+   * KIOSK_SCOPES) and an optional fixed header secret.
+   */
+  tokenEndpoint(listen: string, resourcesName: string, secretName: string, scopes: readonly string[]): TokenEndpointConfig | undefined {
+    const given = this.values[resourcesName];
+    const resources = given === undefined ? [...new Set(scopes.flatMap((s) => resourceOfScope(s) ?? []))] : this.resources(resourcesName, given);
+    const secret = this.values[secretName];
+    if (secret !== undefined && !/^[\x21-\x7e]{16,512}$/.test(secret))
+      this.fail(secretName, 'must be 16 to 512 visible ASCII characters without spaces; use e.g. the output of `openssl rand -hex 32`, or leave it unset for a random one', undefined);
+    const value = this.text(listen);
+    if (value === 'off') return undefined;
+    const m = /^(?:(\[[0-9A-Fa-f:.]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(value);
+    const host = m?.[1]?.replace(/^\[(.*)\]$/, '$1') ?? '127.0.0.1';
+    const port = Number(m?.[2]);
+    if (!m || port > 65535 || (host !== 'localhost' && isIP(host) === 0))
+      return this.fail(listen, `"${shown(value)}" must be off, PORT or HOST:PORT with an IP address, e.g. 8079 or 127.0.0.1:8079`, undefined);
+    if (resources.length === 0)
+      this.fail(resourcesName, 'names no resource, and KIOSK_SCOPES has no API scope to take one from; list the resources kiosk apps may ask for, e.g. api://<app-id>', undefined);
+    return { host, port, resources, secret };
+  }
+
+  private resources(name: string, value: string): string[] {
+    return [...new Set(value.split(/\s+/).filter(Boolean).flatMap((item) => {
+      const resource = normalizeResource(item);
+      return resource ?? this.fail(name, `"${shown(item)}" is not a resource; list api:// or https:// resources separated by spaces, e.g. api://<app-id> https://graph.microsoft.com`, []);
+    }))];
   }
 
   oneOf(name: string, allowed: readonly string[]): string {

@@ -50,6 +50,18 @@ export interface Config {
   readonly codeLifetimeSeconds?: number;
   /** `auto`: a code as soon as none is signed in; `on_request`: only when asked (KIOSK_SIGN_IN). */
   readonly signIn: SignInMode;
+  /** The local token endpoint for kiosk apps (SPEC §8); undefined while KIOSK_TOKEN_LISTEN is `off`. */
+  readonly tokenEndpoint?: TokenEndpointConfig;
+}
+
+export interface TokenEndpointConfig {
+  readonly host: string;
+  /** 0: any free port (tests). */
+  readonly port: number;
+  /** Resources kiosk apps may ask tokens for, normalised (KIOSK_TOKEN_RESOURCES). */
+  readonly resources: readonly string[];
+  /** The `X-IDENTITY-HEADER` value; undefined: random at each start (KIOSK_TOKEN_SECRET). */
+  readonly secret?: string;
 }
 
 export const SIGN_IN_MODES = ['auto', 'on_request'] as const;
@@ -90,10 +102,13 @@ export const SETTINGS: Readonly<Record<string, string | undefined>> = {
   KIOSK_LOCATION: undefined,
   KIOSK_CODE_LIFETIME: undefined,
   KIOSK_SIGN_IN: 'auto',
+  KIOSK_TOKEN_LISTEN: 'off',
+  KIOSK_TOKEN_RESOURCES: undefined,
+  KIOSK_TOKEN_SECRET: undefined,
 };
 
 /** Settings whose values are masked wherever configuration is printed. */
-export const SECRET_SETTINGS = new Set(['KIOSK_MQTT_PASSWORD', 'KIOSK_CACHE_KEY']);
+export const SECRET_SETTINGS = new Set(['KIOSK_MQTT_PASSWORD', 'KIOSK_CACHE_KEY', 'KIOSK_TOKEN_SECRET']);
 
 export interface LoadedConfig {
   readonly config: Config;
@@ -148,10 +163,11 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
   const authority = v.authority('KIOSK_AUTHORITY');
   const mqttOff = values.KIOSK_MQTT_URL === 'off';
   const deviceId = v.deviceId('KIOSK_DEVICE_ID');
+  const scopes = v.words('KIOSK_SCOPES', /^[^\s"]+$/, 'scopes separated by spaces, e.g. "openid profile offline_access"');
   const config: Config = {
     clientId: v.clientId('KIOSK_CLIENT_ID'),
     authority,
-    scopes: v.words('KIOSK_SCOPES', /^[^\s"]+$/, 'scopes separated by spaces, e.g. "openid profile offline_access"'),
+    scopes,
     knownAuthorities: v.knownAuthorities('KIOSK_KNOWN_AUTHORITIES', authority),
     extraQueryParameters: v.query('KIOSK_EXTRA_QUERY_PARAMETERS'),
     deviceId,
@@ -183,12 +199,15 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
     location: v.label('KIOSK_LOCATION', 100),
     codeLifetimeSeconds: v.optionalInteger('KIOSK_CODE_LIFETIME', 60, 86_400, 'a number of seconds from 60 to 86400 (the provider\'s lifetime caps it)'),
     signIn: v.oneOf('KIOSK_SIGN_IN', SIGN_IN_MODES) as SignInMode,
+    tokenEndpoint: v.tokenEndpoint('KIOSK_TOKEN_LISTEN', 'KIOSK_TOKEN_RESOURCES', 'KIOSK_TOKEN_SECRET', scopes),
   };
   if ((config.mqtt.cert === undefined) !== (config.mqtt.key === undefined))
     problems.push('KIOSK_MQTT_CERT: a client certificate needs both KIOSK_MQTT_CERT and KIOSK_MQTT_KEY; set both or neither');
   if (config.displays.includes('framebuffer') && config.framebuffer.geometry === undefined && !config.framebuffer.path.startsWith('/dev/'))
     problems.push('KIOSK_FRAMEBUFFER_GEOMETRY: required when KIOSK_FRAMEBUFFER is a plain file; set it to WIDTHxHEIGHTxBPP, e.g. 800x480x32');
   if (problems.length > 0) throw new ConfigError(problems);
+  // `kiosk-agent config` shows the resources in force, also when they come from KIOSK_SCOPES.
+  if (config.tokenEndpoint) values.KIOSK_TOKEN_RESOURCES = config.tokenEndpoint.resources.join(' ');
   return Object.freeze({ config: deepFreeze(config), values: Object.freeze(values), warnings });
 }
 

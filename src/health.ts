@@ -17,6 +17,8 @@ interface Status {
   since: number;
   confirmed_at: number;
   mqtt: 'connected' | 'disconnected' | 'disabled';
+  /** The local token endpoint for kiosk apps (SPEC §8), when KIOSK_TOKEN_LISTEN is set. */
+  token_endpoint?: { state: 'starting' | 'listening' | 'failed'; address: string; error?: string };
 }
 
 export interface HealthDeps {
@@ -25,6 +27,7 @@ export interface HealthDeps {
   clock: Clock;
   log: Logger;
   mqttStatus(): Status['mqtt'];
+  tokenEndpointStatus?(): Status['token_endpoint'];
 }
 
 /**
@@ -57,7 +60,9 @@ export class StatusFile {
 
   private write(): Promise<void> {
     const snap = this.d.machine.snapshot;
-    const status: Status = { pid: process.pid, state: snap.state, since: snap.since, confirmed_at: this.d.clock.now(), mqtt: this.d.mqttStatus() };
+    const status: Status = {
+      pid: process.pid, state: snap.state, since: snap.since, confirmed_at: this.d.clock.now(), mqtt: this.d.mqttStatus(), token_endpoint: this.d.tokenEndpointStatus?.(),
+    };
     this.writing = this.writing
       .then(() => writeAtomic(this.path, JSON.stringify(status), 0o644))
       .then(
@@ -92,6 +97,9 @@ export async function checkHealth(stateDir: string, now = Date.now()): Promise<s
     problems.push(`state not confirmed for ${Math.round((now - status.confirmed_at) / 1000)} s${why === undefined ? '' : `: ${why}`}`);
   }
   if (status.mqtt === 'disconnected') problems.push('MQTT is not connected');
+  const endpoint = status.token_endpoint;
+  if (endpoint?.state === 'failed')
+    problems.push(`the token endpoint for kiosk apps cannot start on ${endpoint.address} (${endpoint.error ?? 'Error'}); free the port or change KIOSK_TOKEN_LISTEN`);
   return problems;
 }
 

@@ -55,7 +55,9 @@ export type SnapshotDetail = Omit<Snapshot, 'state' | 'since'>;
 
 export type AgentEventName =
   | 'sign_in_succeeded' | 'sign_in_failed' | 'code_issued' | 'code_expired'
-  | 'refresh_succeeded' | 'refresh_failed' | 'signed_out';
+  | 'refresh_succeeded' | 'refresh_failed' | 'signed_out'
+  /** A kiosk app was given an access token by the local token endpoint (SPEC §8). */
+  | 'token_issued';
 
 export interface AgentEvent {
   readonly event: AgentEventName;

@@ -107,3 +107,33 @@ test('the sign-in settings: the page, how the kiosk names itself, the code lifet
     assert.ok(problems.some((p) => p.startsWith(`${name}: `)), `${name} is named: ${problems.join(' | ')}`);
   assert.ok(problems.find((p) => p.startsWith('KIOSK_CODE_LIFETIME'))?.includes('60 to 86400'));
 });
+
+test('the token endpoint settings: off by default; [HOST:]PORT; resources from KIOSK_SCOPES or listed, normalised; a secret masked', () => {
+  assert.equal(loadConfig({ env: base }).config.tokenEndpoint, undefined, 'KIOSK_TOKEN_LISTEN is off by default');
+  const scopes = { KIOSK_SCOPES: 'openid profile offline_access api://kiosk-api/kiosk.read api://kiosk-api/kiosk.write' };
+  const on = loadConfig({ env: { ...base, ...scopes, KIOSK_TOKEN_LISTEN: '8079' } });
+  assert.deepEqual(on.config.tokenEndpoint, { host: '127.0.0.1', port: 8079, resources: ['api://kiosk-api'], secret: undefined });
+  assert.equal(on.values.KIOSK_TOKEN_RESOURCES, 'api://kiosk-api', '`kiosk-agent config` shows the resources in force');
+  for (const [listen, host, port] of [['127.0.0.1:0', '127.0.0.1', 0], ['[::1]:8079', '::1', 8079], ['0.0.0.0:8079', '0.0.0.0', 8079], ['localhost:65535', 'localhost', 65535]] as const) {
+    const c = loadConfig({ env: { ...base, ...scopes, KIOSK_TOKEN_LISTEN: listen } }).config.tokenEndpoint;
+    assert.deepEqual([c?.host, c?.port], [host, port], listen);
+  }
+  const listed = loadConfig({
+    env: { ...base, KIOSK_TOKEN_LISTEN: '8079', KIOSK_TOKEN_RESOURCES: 'api://kiosk-api/ https://graph.microsoft.com/.default api://kiosk-api', KIOSK_TOKEN_SECRET: 'a'.repeat(32) },
+  });
+  assert.deepEqual(listed.config.tokenEndpoint?.resources, ['api://kiosk-api', 'https://graph.microsoft.com']);
+  assert.equal(listed.config.tokenEndpoint?.secret, 'a'.repeat(32));
+  assert.equal(describeConfig(listed.values).KIOSK_TOKEN_SECRET, '********');
+
+  const problems = problemsOf({ ...base, KIOSK_TOKEN_LISTEN: 'kiosk.lan:8079', KIOSK_TOKEN_RESOURCES: 'http://plain.example ftp://x', KIOSK_TOKEN_SECRET: 'short secret' });
+  assert.ok(problems.some((p) => p.startsWith('KIOSK_TOKEN_LISTEN: "kiosk.lan:8079" must be off, PORT or HOST:PORT')), problems.join(' | '));
+  assert.equal(problems.filter((p) => p.startsWith('KIOSK_TOKEN_RESOURCES: ')).length, 2, 'each bad resource named');
+  const secretProblem = problems.find((p) => p.startsWith('KIOSK_TOKEN_SECRET: '));
+  assert.ok(secretProblem && !secretProblem.includes('short secret'), 'the secret is never repeated');
+  for (const bad of ['70000', '-1', ':8079', '127.0.0.1:', 'on', '1.2.3.4:80:80'])
+    assert.ok(problemsOf({ ...base, KIOSK_TOKEN_LISTEN: bad }).some((p) => p.startsWith('KIOSK_TOKEN_LISTEN: ')), bad);
+  assert.deepEqual(problemsOf({ ...base, KIOSK_TOKEN_LISTEN: '8079' }), [
+    'KIOSK_TOKEN_RESOURCES: names no resource, and KIOSK_SCOPES has no API scope to take one from; list the resources kiosk apps may ask for, e.g. api://<app-id>',
+  ]);
+  assert.deepEqual(problemsOf({ ...base, KIOSK_TOKEN_RESOURCES: 'not-a-resource' }).length, 1, 'resources are checked with the endpoint off too');
+});

@@ -227,6 +227,54 @@ test('the demo profile signs a kiosk in end to end, stays healthy, restarts sile
 });
 
 
+test('the kiosk-app example: an app in the agent\'s network namespace reads identity-header from the agent\'s volume and gets the signed-in account\'s token with @azure/identity', async (t) => {
+  // The commented service in docker-compose.yml is deploy/compose.kiosk-app.yml's, line for line.
+  const lines = (await readFile(join(ROOT, 'docker-compose.yml'), 'utf8')).split('\n');
+  const start = lines.indexOf('  # kiosk-app:');
+  assert.ok(start > 0, 'docker-compose.yml has the commented kiosk-app service');
+  const uncommented: string[] = [];
+  for (let i = start; i < lines.length && lines[i]?.startsWith('  #'); i++) uncommented.push(lines[i] === '  #' ? '' : `  ${lines[i]?.slice(4) ?? ''}`);
+  const override = await readFile(join(ROOT, 'deploy/compose.kiosk-app.yml'), 'utf8');
+  assert.equal(uncommented.join('\n').trimEnd(), override.slice(override.indexOf('  kiosk-app:\n')).trimEnd());
+
+  if (!(await needEngine(t))) return;
+  await buildImages();
+  // Test-only additions: a resource for the demo's tenant, and the checkout (the client fixture and its packages) in the app.
+  const work = await mkdtemp(join(tmpdir(), 'kiosk-app-'));
+  const extra = join(work, 'compose.test.yml');
+  await writeFile(extra, `services:\n  agent:\n    environment:\n      KIOSK_TOKEN_RESOURCES: https://graph.microsoft.com\n  kiosk-app:\n    volumes:\n      - "${ROOT}:/src:ro"\n`);
+  const p = await project(t, {
+    demo: true,
+    env: {
+      COMPOSE_FILE: `docker-compose.yml:deploy/compose.kiosk-app.yml:${extra}`,
+      KIOSK_APP_IMAGE: 'node:22-bookworm-slim',
+      KIOSK_APP_COMMAND: 'node /src/test/fixtures/managed-identity-client.mjs identity https://graph.microsoft.com/.default',
+    },
+  });
+  t.after(() => rm(work, { recursive: true, force: true }));
+  await p.mustCompose(['up', '-d', '--no-build', 'mosquitto', 'idp', 'agent']);
+  const demo = await readEnvFile(join(ROOT, 'docker/demo.env'));
+  const watch = await p.observe(demo.MQTT_OPERATOR_USERNAME ?? '', demo.MQTT_OPERATOR_PASSWORD ?? '');
+  const awaiting = stateOf(await watch.waitFor('kiosk/kiosk-demo/state', inState('awaiting_sign_in'), 60_000));
+  const approved = await fetch(`http://127.0.0.1:${p.ports.control}/approve`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user_code: awaiting.user_code, user: 'carol' }),
+  });
+  assert.equal(approved.status, 200);
+  await watch.waitFor('kiosk/kiosk-demo/state', inState('signed_in'), 30_000);
+
+  const run = await p.compose(['run', '--rm', '-T', 'kiosk-app'], 180_000);
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  const result = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as { tokens?: { token: string }[]; error?: unknown };
+  assert.equal(result.error, undefined, JSON.stringify(result.error));
+  const token = result.tokens?.[0]?.token ?? '';
+  const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+  assert.equal(claims.aud, 'https://graph.microsoft.com');
+  assert.equal(claims.preferred_username, 'carol@example.test');
+  const event = await watch.waitFor('kiosk/kiosk-demo/events', (m) => m.text.includes('token_issued'), 10_000);
+  assert.equal((JSON.parse(event.text) as { resource: string }).resource, 'https://graph.microsoft.com');
+  assert.ok(!event.text.includes(token), 'the event carries no token');
+});
+
 test('the site bridge carries kiosk topics to a central broker over verified TLS, and commands back', async (t) => {
   if (!(await needEngine(t))) return;
   const work = await mkdtemp(join(tmpdir(), 'kiosk-bridge-'));

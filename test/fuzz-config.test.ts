@@ -9,6 +9,7 @@ import type { Arbitrary } from 'fast-check';
 import { DISPLAY_NAMES, SECRET_SETTINGS, SETTINGS, loadConfig } from '../src/config.js';
 import type { Config, LoadedConfig } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
+import { normalizeResource } from '../src/resources.js';
 import { checkProperty, hostileString, newTally, repeated, summaryLine } from './helpers/fuzz.js';
 
 /**
@@ -76,6 +77,9 @@ const EXAMPLES: Record<string, readonly string[]> = {
   KIOSK_LOCATION: ['Reception, floor 2', repeated('l', 100), repeated('l', 101), '\u2028', 'bell\u0007'],
   KIOSK_CODE_LIFETIME: ['60', '120', '86400', '59', '86401', '90.5', 'forever'],
   KIOSK_SIGN_IN: ['auto', 'on_request', 'on-request', 'never'],
+  KIOSK_TOKEN_LISTEN: ['off', '8079', '127.0.0.1:0', '[::1]:8079', '0.0.0.0:8079', 'localhost:8079', 'kiosk.lan:8079', '70000', ':8079', '[zz]:1', 'on'],
+  KIOSK_TOKEN_RESOURCES: ['api://kiosk-api', 'api://kiosk-api/ https://graph.microsoft.com/.default', 'http://plain.example', 'api://', 'https://x/?q', repeated('api://a', 100)],
+  KIOSK_TOKEN_SECRET: [repeated('s', 16), repeated('s', 15), 'has a space in it', repeated('s', 513), 'correct-horse-battery-staple'],
 };
 
 const valueOf = (name: string): Arbitrary<string> =>
@@ -165,6 +169,12 @@ function assertUsable(c: Config): void {
   assert.ok(c.displays.length > 0 && c.displays.every((d) => (DISPLAY_NAMES as readonly string[]).includes(d)), 'displays');
   assert.ok(c.scopes.length > 0 && c.claims.length > 0, 'scopes and claims');
   assert.ok(c.cacheKey === undefined || c.cacheKey.length >= 16, 'cache key length');
+  const e = c.tokenEndpoint;
+  if (e !== undefined) {
+    assert.ok(Number.isInteger(e.port) && e.port >= 0 && e.port <= 65535 && e.host !== '', 'token endpoint address');
+    assert.ok(e.resources.length > 0 && e.resources.every((r) => normalizeResource(r) === r), 'token endpoint resources, normalised');
+    assert.ok(e.secret === undefined || /^[\x21-\x7e]{16,512}$/.test(e.secret), 'token endpoint secret');
+  }
 }
 
 /** Secret values (and URL passwords) that a problem must not repeat, and the other values given (which may hold the same text). */

@@ -258,6 +258,45 @@ test('refresh tokens rotate; reuse, revocation, invalid_grant fault and unknown 
   assert.ok(grants.every((r) => /^rt-[0-9a-f]{8}$/.test(r.code_id ?? 'rt-00000000')));
 });
 
+test('access tokens per resource: the audience is the resource asked for; a refresh token serves another resource; two resources at once are AADSTS28000', async (t) => {
+  const idp = await provider(t);
+  const apiScope = `${SCOPE} api://kiosk-api/kiosk.read`;
+  const dc = await deviceCode(idp, CLIENT_ID, apiScope);
+  assert.equal(dc.status, 200, dc.text);
+  await idp.approve(String(dc.json.user_code));
+  const signedIn = await idp.wire(tenantPath(idp, 'oauth2/v2.0/token'), {
+    form: { client_id: CLIENT_ID, grant_type: 'device_code', device_code: String(dc.json.device_code), scope: apiScope, client_info: '1' },
+  });
+  assert.equal(signedIn.status, 200, signedIn.text);
+  assert.equal(signedIn.json.scope, apiScope);
+  const keys = await keySet(idp);
+  const audienceOf = async (token: unknown): Promise<unknown> => (await jwtVerify(String(token), keys)).payload.aud;
+  assert.equal(await audienceOf(signedIn.json.access_token), 'api://kiosk-api');
+
+  const forResource = (scope: string) =>
+    idp.wire(tenantPath(idp, 'oauth2/v2.0/token'), {
+      form: { client_id: CLIENT_ID, grant_type: 'refresh_token', refresh_token: String(signedIn.json.refresh_token), scope, client_info: '1' },
+    });
+  const graph = await forResource(`https://graph.microsoft.com/.default ${SCOPE}`);
+  assert.equal(graph.status, 200, graph.text);
+  assert.equal(await audienceOf(graph.json.access_token), 'https://graph.microsoft.com');
+  assert.equal(graph.json.scope, `https://graph.microsoft.com/.default ${SCOPE}`);
+  const other = await forResource(`api://other-api/.default ${SCOPE}`);
+  assert.equal(await audienceOf(other.json.access_token), 'api://other-api');
+  assert.equal(await audienceOf((await forResource(SCOPE)).json.access_token), '00000003-0000-0000-c000-000000000000', 'OIDC scopes alone: Microsoft Graph');
+  const tokens = [signedIn, graph, other].map((r) => String(r.json.access_token));
+  assert.equal(new Set(tokens).size, 3);
+  const issued = await idp.issued();
+  for (const token of tokens) assert.ok(issued.includes(token), 'every access token is listed in /issued');
+
+  const mixed = `api://kiosk-api/kiosk.read https://graph.microsoft.com/User.Read ${SCOPE}`;
+  const refused = await forResource(mixed);
+  assertEntraError(refused, 400, 'invalid_scope', 28000);
+  assert.match(String(refused.json.error_description), /contains more than one resource/);
+  assertEntraError(await deviceCode(idp, CLIENT_ID, mixed), 400, 'invalid_scope', 28000);
+  assertEntraError(await deviceCode(idp, CLIENT_ID, `User.Read api://kiosk-api/kiosk.read ${SCOPE}`), 400, 'invalid_scope', 28000);
+});
+
 test('wire faults: 5xx for some endpoints, hang, dropped connection, delay', async (t) => {
   const idp = await provider(t);
   const metadata = tenantPath(idp, 'v2.0/.well-known/openid-configuration');

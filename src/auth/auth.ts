@@ -36,6 +36,12 @@ export interface DeviceCode {
 
 export type Attempt = { kind: 'ok'; tokens: Tokens } | Outcome;
 
+/** An access token for the local token endpoint (SPEC §8), or why there is none. */
+export type AccessTokenAttempt =
+  | { kind: 'ok'; accessToken: string; expiresAt: number }
+  | { kind: 'network'; code: string; retryAfterMs?: number }
+  | { kind: 'refused'; code: string; message: string };
+
 export interface AuthDeps {
   config: Config;
   log: Logger;
@@ -57,6 +63,8 @@ export class Auth {
   private readonly log: Logger;
   /** The sign-in page last logged: it is logged once, and again only if it changes. */
   private pageLogged?: string;
+  /** The last ID token `accessToken` verified. */
+  private verifiedForApps?: string;
 
   constructor(private readonly d: AuthDeps) {
     const { config } = d;
@@ -124,6 +132,39 @@ export class Auth {
     } catch (e) {
       return this.failed(e);
     }
+  }
+
+  /**
+   * SPEC §8, for the local token endpoint only (the one way a token leaves this module): an access
+   * token for `scopes` for the cached account, silently: from MSAL's cache, or refreshed by MSAL when
+   * due, never a device code. It is handed out only while the account's ID token (the one a refresh
+   * for this resource brought, or the cached one) verifies, its times aside (they say nothing about the
+   * access token): a refresh answered with a forged ID token leaves its access token in MSAL's cache,
+   * and that token is refused too.
+   */
+  async accessToken(scopes: readonly string[]): Promise<AccessTokenAttempt> {
+    return this.net.ownFailures(async () => {
+      const account = await this.msalAccount();
+      if (!account) return { kind: 'refused', code: 'not_signed_in', message: 'nobody is signed in' };
+      let result: AuthenticationResult;
+      try {
+        result = await this.app.acquireTokenSilent({ account, scopes: [...scopes], extraQueryParameters: this.extraQuery() });
+      } catch (e) {
+        return refusal(classify(e, this.net.lastFailure));
+      }
+      // The same ID token verifies the same way (its times aside): checked once, not on every request.
+      if (result.idToken !== this.verifiedForApps) {
+        const checked = await this.check(result.idToken, { fresh: !result.fromCache, ignoreTimes: true });
+        if ('outcome' in checked) return refusal(checked.outcome);
+        if ('invalid' in checked) {
+          this.log.warn({ reason: checked.invalid.reason }, 'ID token failed verification; no access token for the kiosk app');
+          return refusal({ kind: 'fatal', fault: fault('invalid_id_token', checked.invalid.reason) });
+        }
+        this.verifiedForApps = result.idToken;
+      }
+      if (!result.accessToken || !result.expiresOn) return refusal({ kind: 'fatal', fault: fault('no_result', 'the provider returned no access token') });
+      return { kind: 'ok', accessToken: result.accessToken, expiresAt: result.expiresOn.getTime() };
+    });
   }
 
   /** One device code, from request to approval or to its end; `onCode` shows it. */
@@ -307,5 +348,19 @@ export class Auth {
 }
 
 type VerifyOptions = { fresh?: boolean } & Pick<IdTokenDeps, 'ignoreTimes' | 'savedKeysOnly'>;
+
+/** Why a kiosk app gets no token: a fault to retry (network), or one to report. */
+function refusal(o: Outcome): AccessTokenAttempt {
+  switch (o.kind) {
+    case 'network':
+      return { kind: 'network', code: o.code, retryAfterMs: o.retryAfterMs };
+    case 'interaction_required':
+      return { kind: 'refused', code: o.code, message: 'the signed-in account needs to sign in again, or consent to this resource, before a token for it can be had' };
+    case 'fatal':
+      return { kind: 'refused', code: o.fault.code, message: o.fault.message };
+    default:
+      return { kind: 'refused', code: o.kind, message: 'no token could be had for this resource' };
+  }
+}
 
 const toAccount = (a: AccountInfo): Account => (a.name ? { username: a.username, name: a.name } : { username: a.username });

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { AuthError } from '@azure/msal-node';
@@ -52,8 +53,9 @@ const CLOCK_SKEW_WARN_MS = 120_000;
  * out of MSAL's in-memory throttling (the agent runs its own backoff, honouring `Retry-After`).
  */
 export class ProviderNetworkClient implements INetworkModule {
-  /** The most recent failure seen on the wire; read by `classify` when MSAL hides the cause. */
-  lastFailure: ProviderFailure | undefined;
+  /** Failures of the calls made inside `ownFailures`, each call its own record. */
+  private readonly calls = new AsyncLocalStorage<{ failure?: ProviderFailure }>();
+  private sharedFailure: ProviderFailure | undefined;
   /**
    * The kiosk's clock minus the provider's, from the last answer's `Date` header (0 until one came):
    * a fresh ID token is judged by the provider's time, as a Pi's clock may be hours off before NTP.
@@ -65,6 +67,26 @@ export class ProviderNetworkClient implements INetworkModule {
 
   constructor(private readonly d: NetworkClientDeps) {
     d.signal.addEventListener('abort', () => Object.values(this.agents).forEach((a) => a.destroy()), { once: true });
+  }
+
+  /** The most recent failure seen on the wire (of this call, inside `ownFailures`); read by `classify` when MSAL hides the cause. */
+  get lastFailure(): ProviderFailure | undefined {
+    const own = this.calls.getStore();
+    return own ? own.failure : this.sharedFailure;
+  }
+
+  set lastFailure(failure: ProviderFailure | undefined) {
+    const own = this.calls.getStore();
+    if (own) own.failure = failure;
+    else this.sharedFailure = failure;
+  }
+
+  /**
+   * Runs `call` with a failure record of its own: a kiosk app's token request that overlaps the
+   * lifecycle's refresh never reads the other's failure, nor overwrites it.
+   */
+  ownFailures<T>(call: () => Promise<T>): Promise<T> {
+    return this.calls.run({}, call);
   }
 
   verificationUriComplete(deviceCode: string): string | undefined {

@@ -99,6 +99,8 @@ export const entraErrors = {
   conditionalAccess: (code: ConditionalAccessCode) =>
     e(400, CONDITIONAL_ACCESS_BLOCKS[code].error, code, CONDITIONAL_ACCESS_BLOCKS[code].message, 'message_only'),
   grantInvalid: () => e(400, 'invalid_grant', 70000, 'Provided grant is invalid or malformed.', 'bad_token'),
+  multipleResources: (scope: string) =>
+    e(400, 'invalid_scope', 28000, `Provided value for the input parameter scope is not valid because it contains more than one resource. Scope ${scope} is not valid.`),
   serverError: (status: number) =>
     e(status, 'server_error', 50000, 'There was an error issuing a token or an issue with our sign-in service.'),
   notFound: (path: string) => e(404, 'invalid_request', undefined, `The local identity provider has no endpoint at '${path}'.`),

@@ -4,7 +4,7 @@ import { pollDeviceCode } from './device-flow.js';
 import { entraErrors } from './entra-errors.js';
 import type { EntraError } from './entra-errors.js';
 import { shortId, hashSecret } from './store.js';
-import { REFRESH_TOKEN_LIFETIME, clientInfo, mintAccessToken, mintIdToken, normalizeScope, opaqueSecret } from './tokens.js';
+import { REFRESH_TOKEN_LIFETIME, clientInfo, mintAccessToken, mintIdToken, normalizeScope, opaqueSecret, scopeResources } from './tokens.js';
 import type { User } from './types.js';
 
 export const DEVICE_CODE_GRANTS = new Set(['device_code', 'urn:ietf:params:oauth:grant-type:device_code']);
@@ -44,6 +44,7 @@ async function deviceCodeGrant(ctx: IdpContext, origin: string, form: URLSearchP
   const user = ctx.store.user(record.userId ?? '');
   if (user === undefined) return fail(entraErrors.grantInvalid(), record.id);
   const scope = normalizeScope(form.get('scope') || record.scope);
+  if (scopeResources(scope).length > 1) return fail(entraErrors.multipleResources(scope), record.id);
   return { ok: true, body: await issueTokens(ctx, origin, form, clientId, user, scope, now), codeId: record.id };
 }
 
@@ -59,12 +60,14 @@ async function refreshTokenGrant(ctx: IdpContext, origin: string, form: URLSearc
   if (record.usedAt !== undefined && ctx.faults.settings.reject_reused_refresh_tokens) return fail(entraErrors.grantInvalid(), record.id);
   const user = ctx.store.user(record.userId);
   if (user === undefined) return fail(entraErrors.grantInvalid(), record.id);
+  // A refresh token of one resource gets access tokens for another, one resource at a time (as Entra's do).
+  const scope = normalizeScope(form.get('scope') || record.scope);
+  if (scopeResources(scope).length > 1) return fail(entraErrors.multipleResources(scope), record.id);
   // Conditional Access is evaluated on every token issuance; the refresh token itself stays valid.
   const block = ctx.faults.settings.conditional_access;
   if (block !== null) return fail(entraErrors.conditionalAccess(block), record.id);
   record.usedAt ??= now;
   ctx.store.save(now);
-  const scope = normalizeScope(form.get('scope') || record.scope);
   return { ok: true, body: await issueTokens(ctx, origin, form, clientId, user, scope, now), codeId: record.id };
 }
 

@@ -9,7 +9,7 @@ import type { EntraError } from './entra-errors.js';
 import { clientError, tokenGrant } from './grants.js';
 import { BodyTooLargeError, readBody, redirect, sendHtml, sendJson } from './http.js';
 import { jwks, openIdConfiguration } from './metadata.js';
-import { normalizeScope } from './tokens.js';
+import { normalizeScope, scopeResources } from './tokens.js';
 import type { Endpoint, RequestEntry } from './types.js';
 import { formPage, pageKindOf, submitForm } from './verify-page.js';
 import type { PageKind } from './verify-page.js';
@@ -121,6 +121,7 @@ async function handle(ctx: IdpContext, req: IncomingMessage, res: ServerResponse
       if (clientErr) return fail(clientErr);
       const scope = normalizeScope(form.get('scope') ?? '');
       if (scope === '') return fail(entraErrors.missingParameter('scope'));
+      if (scopeResources(scope).length > 1) return fail(entraErrors.multipleResources(scope));
       const { record, response } = issueDeviceCode(ctx, origin, clientId, scope, now);
       entry.code_id = record.id;
       return json(response);

@@ -58,12 +58,18 @@ export async function mintIdToken(input: MintInput, fault: IdTokenFault | null):
   return fault === 'forged' ? keys.forge(payload) : keys.sign(payload);
 }
 
-/** The audience of an access token: the resource of the first non-OIDC scope, else Microsoft Graph. */
+/** The resource a scope names (`api://app/kiosk.read` → `api://app`); a bare name (`User.Read`) is Microsoft Graph's. */
+const resourceOf = (scope: string): string => {
+  const slash = scope.lastIndexOf('/');
+  return slash > scope.indexOf('://') + 2 && scope.includes('://') ? scope.slice(0, slash) : GRAPH_APP_ID;
+};
+
+/** The resources a scope string asks for, OIDC scopes aside: Entra issues an access token for one at a time. */
+export const scopeResources = (scope: string): string[] => [...new Set(scope.split(' ').filter((s) => s !== '' && !OIDC_SCOPES.has(s)).map(resourceOf))];
+
+/** The audience of an access token: the resource its scopes ask for (Microsoft Graph when only OIDC scopes were asked). */
 export function accessTokenAudience(scope: string): string {
-  const resourceScope = scope.split(' ').find((s) => s !== '' && !OIDC_SCOPES.has(s));
-  if (resourceScope === undefined) return GRAPH_APP_ID;
-  const slash = resourceScope.lastIndexOf('/');
-  return slash > 0 ? resourceScope.slice(0, slash) : GRAPH_APP_ID;
+  return scopeResources(scope)[0] ?? GRAPH_APP_ID;
 }
 
 export async function mintAccessToken(input: MintInput, expiresIn: number): Promise<string> {

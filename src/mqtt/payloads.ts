@@ -68,7 +68,7 @@ export function statePayload(s: Snapshot, agent: AgentInfo): StatePayload {
  * Event fields that may travel with an event (SPEC §2 `{"event","at",…}`); anything else a
  * caller attaches stays inside the agent. Numbers in `*_at` fields are times.
  */
-const EVENT_FIELDS = new Set(['reason', 'user_code', 'expires_at', 'username', 'retry_at']);
+const EVENT_FIELDS = new Set(['reason', 'user_code', 'expires_at', 'username', 'retry_at', 'resource']);
 
 export function eventPayload(e: AgentEvent): Record<string, unknown> {
   const out: Record<string, unknown> = { event: e.event, at: iso(e.at) };
