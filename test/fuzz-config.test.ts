@@ -201,7 +201,9 @@ function secretsIn(given: ReadonlyArray<[string, unknown]>): { secrets: string[]
       others.push(v);
     }
   }
-  return { secrets, others: others.filter((o) => !secrets.includes(o)) };
+  // A text given both as a secret and as another setting's value (a cache key that is also a file path)
+  // may be quoted for that setting: no message can tell the two apart.
+  return { secrets, others };
 }
 
 /**
