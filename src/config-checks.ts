@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import cron from 'node-cron';
 import type { Config } from './config.js';
 import { messageOf } from './errors.js';
 
 export const DISPLAY_NAMES = ['terminal', 'framebuffer', 'web'] as const;
+/** A DNS name as a browser sends it in `Host`: labels of letters, digits, `-` and `_`, dot separated. */
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
 export type DisplayName = (typeof DISPLAY_NAMES)[number];
 
 /** A value as a problem quotes it: on one line, at most 80 characters, a URL's password masked. */
@@ -183,6 +186,28 @@ export class Validator {
     if (value !== undefined && value.length < 16)
       return this.fail(name, 'is too short; use at least 16 characters, e.g. the output of `openssl rand -base64 32`', undefined);
     return value;
+  }
+
+  /** Host names or addresses without scheme or port, space or comma separated; lower case, IPv6 in brackets. */
+  hosts(name: string): string[] {
+    const items = (this.values[name] ?? '').split(/[\s,]+/).filter(Boolean);
+    return items.flatMap((item) => {
+      const host = item.toLowerCase();
+      const bare = host.replace(/^\[(.*)\]$/, '$1');
+      if (isIPv6(bare)) return [`[${bare}]`];
+      if (isIPv4(host) || HOST_NAME.test(host)) return [host];
+      return this.fail(name, `"${shown(item)}" is not a host name; list names or addresses without scheme or port, e.g. "kiosk.local 192.168.1.20"`, []);
+    });
+  }
+
+  /** An IANA time zone the runtime's ICU data knows, as ICU names it (`utc` → `UTC`). */
+  timeZone(name: string): string {
+    const value = this.text(name);
+    try {
+      return new Intl.DateTimeFormat('en-GB', { timeZone: value }).resolvedOptions().timeZone;
+    } catch {
+      return this.fail(name, `"${shown(value)}" is not an IANA time zone; use a name such as Europe/Berlin or America/New_York, or UTC`, 'UTC');
+    }
   }
 
   words(name: string, pattern: RegExp, what: string): string[] {

@@ -30,7 +30,14 @@ export interface Config {
   readonly refreshCron: string;
   readonly displays: readonly DisplayName[];
   readonly framebuffer: { readonly path: string; readonly geometry?: { width: number; height: number; bpp: 16 | 24 | 32 } };
-  readonly web: { readonly host: string; readonly port: number };
+  readonly web: {
+    readonly host: string;
+    readonly port: number;
+    /** The page's signed-in view has a Sign out button (KIOSK_WEB_SIGN_OUT). */
+    readonly signOut: boolean;
+    /** Host names the page answers to besides 127.0.0.1, localhost, [::1] and its own host (KIOSK_WEB_ALLOWED_HOSTS), lower case. */
+    readonly allowedHosts: readonly string[];
+  };
   readonly terminal: string;
   readonly cachePath: string;
   readonly cacheKey?: string;
@@ -50,6 +57,12 @@ export interface Config {
   readonly codeLifetimeSeconds?: number;
   /** `auto`: a code as soon as none is signed in; `on_request`: only when asked (KIOSK_SIGN_IN). */
   readonly signIn: SignInMode;
+  /** node-cron expression: the kiosk signs out at these times (KIOSK_SIGN_OUT_CRON). */
+  readonly signOutCron?: string;
+  /** False: the token cache lives in memory only, nothing token-bearing is written (KIOSK_REMEMBER). */
+  readonly remember: boolean;
+  /** IANA time zone of the times on the displays and of the cron schedules (TZ); MQTT stays UTC. */
+  readonly timeZone: string;
 }
 
 export const SIGN_IN_MODES = ['auto', 'on_request'] as const;
@@ -90,6 +103,11 @@ export const SETTINGS: Readonly<Record<string, string | undefined>> = {
   KIOSK_LOCATION: undefined,
   KIOSK_CODE_LIFETIME: undefined,
   KIOSK_SIGN_IN: 'auto',
+  KIOSK_SIGN_OUT_CRON: undefined,
+  KIOSK_REMEMBER: 'true',
+  KIOSK_WEB_SIGN_OUT: 'false',
+  KIOSK_WEB_ALLOWED_HOSTS: undefined,
+  TZ: 'UTC',
 };
 
 /** Settings whose values are masked wherever configuration is printed. */
@@ -167,7 +185,12 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
     refreshCron: v.cron('KIOSK_REFRESH_CRON'),
     displays: v.displays('KIOSK_DISPLAY'),
     framebuffer: { path: v.text('KIOSK_FRAMEBUFFER'), geometry: v.geometry('KIOSK_FRAMEBUFFER_GEOMETRY') },
-    web: { host: v.text('KIOSK_WEB_HOST'), port: v.integer('KIOSK_WEB_PORT', 0, 65535, 'a TCP port from 1 to 65535') },
+    web: {
+      host: v.text('KIOSK_WEB_HOST'),
+      port: v.integer('KIOSK_WEB_PORT', 0, 65535, 'a TCP port from 1 to 65535'),
+      signOut: v.boolean('KIOSK_WEB_SIGN_OUT'),
+      allowedHosts: v.hosts('KIOSK_WEB_ALLOWED_HOSTS'),
+    },
     terminal: v.text('KIOSK_TERMINAL'),
     cachePath,
     cacheKey: v.cacheKey('KIOSK_CACHE_KEY'),
@@ -182,6 +205,9 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
     location: v.label('KIOSK_LOCATION', 100),
     codeLifetimeSeconds: v.optionalInteger('KIOSK_CODE_LIFETIME', 60, 86_400, 'a number of seconds from 60 to 86400 (the provider\'s lifetime caps it)'),
     signIn: v.oneOf('KIOSK_SIGN_IN', SIGN_IN_MODES) as SignInMode,
+    signOutCron: v.optional('KIOSK_SIGN_OUT_CRON') === undefined ? undefined : v.cron('KIOSK_SIGN_OUT_CRON'),
+    remember: v.boolean('KIOSK_REMEMBER'),
+    timeZone: v.timeZone('TZ'),
   };
   if ((config.mqtt.cert === undefined) !== (config.mqtt.key === undefined))
     problems.push('KIOSK_MQTT_CERT: a client certificate needs both KIOSK_MQTT_CERT and KIOSK_MQTT_KEY; set both or neither');

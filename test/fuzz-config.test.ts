@@ -25,7 +25,7 @@ mkdirSync(join(dir, 'a-directory'));
 writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
 
 const NAMES = Object.keys(SETTINGS);
-const PROBLEM = /^(KIOSK_\w+|--config): \S/;
+const PROBLEM = /^(KIOSK_\w+|TZ(_FILE)?|--config): \S/;
 /** What a problem says after its name: a fix, an example, a rule or an allowed set. */
 const ADVICE = /;|must|use |set |e\.g\.|not (a|an|true|one) |one of|at least|is required/;
 
@@ -64,6 +64,11 @@ const EXAMPLES: Record<string, readonly string[]> = {
   KIOSK_LOCATION: ['Reception, floor 2', repeated('l', 100), repeated('l', 101), '\u2028', 'bell\u0007'],
   KIOSK_CODE_LIFETIME: ['60', '120', '86400', '59', '86401', '90.5', 'forever'],
   KIOSK_SIGN_IN: ['auto', 'on_request', 'on-request', 'never'],
+  KIOSK_SIGN_OUT_CRON: ['0 18 * * 1-5', '*/5 * * * * *', 'at six', '1-99999999 * * * *', '* * *'],
+  KIOSK_REMEMBER: ['true', 'false', 'no', 'forget'],
+  KIOSK_WEB_SIGN_OUT: ['true', 'false', 'sure'],
+  KIOSK_WEB_ALLOWED_HOSTS: ['kiosk.local', 'kiosk.local, 192.168.1.20', '[::1] fe80::1', 'http://x', 'x:8080', 'a..b', '*.example', repeated('a', 300)],
+  TZ: ['UTC', 'Europe/Berlin', 'america/new_york', 'Mars/Olympus', ':/etc/localtime', 'CET-1CEST', 'GMT+1'],
 };
 
 const valueOf = (name: string): Arbitrary<string> =>
