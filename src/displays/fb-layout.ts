@@ -81,7 +81,10 @@ function column(c: Canvas, items: readonly Item[], box: Box, s: number, align: '
   drawColumn(c, set, box, box.y + Math.max(0, Math.floor((box.h - set.height) / 2)), s, align);
 }
 
-/** The sign-in screen: QR on the right (below on a portrait screen), the words to type beside it. */
+/**
+ * The sign-in screen: QR on the right, the words to type beside it; on a portrait screen the QR on
+ * top, at least half the width, and the words under it (SPEC §9).
+ */
 function awaiting(c: Canvas, view: View, qr: QrMatrix | undefined, body: Box, s: number): void {
   let text = body;
   const wide = body.w >= body.h;
@@ -95,8 +98,8 @@ function awaiting(c: Canvas, view: View, qr: QrMatrix | undefined, body: Box, s:
         c.qr(qr, body.x + body.w - side, body.y + Math.floor((body.h - side) / 2), module);
         text = { ...body, w: body.w - side - s };
       } else {
-        c.qr(qr, body.x + Math.floor((body.w - side) / 2), body.y + body.h - side, module);
-        text = { ...body, h: body.h - side };
+        c.qr(qr, body.x + Math.floor((body.w - side) / 2), body.y, module);
+        text = { ...body, y: body.y + side, h: body.h - side };
       }
     } else qr = undefined;
   }
@@ -118,15 +121,26 @@ function awaiting(c: Canvas, view: View, qr: QrMatrix | undefined, body: Box, s:
   column(c, items, text, s, wide ? 'left' : 'center');
 }
 
-/** Every other state: a symbol for some, the headline large, the status under it; centred as one group. */
+/**
+ * Every other state: a symbol for some, the headline large, who is signed in (one line per claim),
+ * the status under it; centred as one group. Claims that do not fit go from the last one up.
+ */
 function message(c: Canvas, view: View, body: Box, s: number): void {
-  const icon = hasIcon(view.state) ? Math.min(Math.floor(body.h / 3), 28 * s) : 0;
+  const who = view.identity ?? [];
+  const icon = hasIcon(view.state) ? Math.min(Math.floor(body.h / (who.length > 0 ? 5 : 3)), (who.length > 0 ? 16 : 28) * s) : 0;
   const gap = icon > 0 ? 5 * s : 0;
   const colour = view.state === 'error' ? FAULT : view.state === 'signed_in' ? GOOD : INK;
-  const set = fitColumn([
+  const rows: Item[] = who.map((row, n) => ({
+    text: fontText(`${row.label}: ${row.value}`), colour: INK, max: s, min: s, lines: 2, before: n === 0 ? 4 : 1,
+  }));
+  const items = (kept: number): Item[] => [
     { text: fontText(view.headline), colour, max: 4 * s, min: s, lines: 3, before: 0, weight: 2 },
+    ...rows.slice(0, kept),
     { text: fontText(view.status), colour: INK, max: Math.ceil(1.5 * s), min: s, lines: 4, before: 3 },
-  ], body.w, body.h - icon - gap, s);
+  ];
+  let set = fitColumn(items(rows.length), body.w, body.h - icon - gap, s);
+  for (let kept = rows.length - 1; kept >= 0 && set.height > body.h - icon - gap; kept -= 1)
+    set = fitColumn(items(kept), body.w, body.h - icon - gap, s);
   const top = body.y + Math.max(0, Math.floor((body.h - icon - gap - set.height) / 2));
   if (icon > 0) drawIcon(c, view.state, body.x + Math.floor((body.w - icon) / 2), top, icon);
   drawColumn(c, set, body, top + icon + gap, s, 'center');

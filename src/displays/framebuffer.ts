@@ -96,7 +96,7 @@ export class FramebufferDisplay implements Display {
     if (file === undefined) return;
     try {
       const now = this.deps.clock.now();
-      await this.draw(file, toView({ state: 'stopped', since: now }, undefined, now, kioskLabel(this.deps.config)));
+      await this.draw(file, toView({ state: 'stopped', since: now }, undefined, now, kioskLabel(this.deps.config), this.deps.config.timeZone));
     } catch (e) {
       this.deps.log.debug({ display: this.name, err: messageOf(e) }, 'could not draw the stopped screen');
     } finally {

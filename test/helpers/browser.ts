@@ -7,6 +7,10 @@ import type { TestContext } from 'node:test';
 import jsqr from 'jsqr';
 import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
+import { qrBox } from './qr-decode.js';
+import type { QrFound } from './qr-decode.js';
+
+export type { QrFound };
 
 /** jsqr is CommonJS typed as an ES module (see qr-decode.ts). */
 const jsQR = jsqr.default;
@@ -27,6 +31,8 @@ export interface KioskBrowser {
   open(url: string, viewport?: { width: number; height: number }): Promise<Page>;
   /** The text of the QR code in a PNG (a screenshot), read with jsQR as a phone would, or undefined. */
   decodeQr(png: Buffer): Promise<string | undefined>;
+  /** The same, with where the decoder found the symbol (its corners, in screenshot pixels). */
+  readQr(png: Buffer): Promise<QrFound | undefined>;
 }
 
 /** Headless Chromium with a fresh profile, closed (and the profile removed) after the test. */
@@ -50,6 +56,11 @@ export async function launchBrowser(t: TestContext): Promise<KioskBrowser> {
     async decodeQr(png) {
       const { width, height, data } = await pixels(context, png);
       return jsQR(data, width, height, { inversionAttempts: 'dontInvert' })?.data;
+    },
+    async readQr(png) {
+      const { width, height, data } = await pixels(context, png);
+      const found = jsQR(data, width, height, { inversionAttempts: 'dontInvert' });
+      return found === null ? undefined : qrBox(found as unknown as Parameters<typeof qrBox>[0]);
     },
   };
 }
