@@ -4,6 +4,7 @@ import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { startDisplays } from './displays/index.js';
 import { StatusFile } from './health.js';
+import { kioskActions } from './kiosk-actions.js';
 import { DEFAULT_TIMINGS, Lifecycle } from './lifecycle.js';
 import type { Timings } from './lifecycle.js';
 import type { Logger } from './log.js';
@@ -67,7 +68,9 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    this.displays = startDisplays(this.machine, { config: this.d.config, log: this.log, clock: this.d.clock ?? systemClock, stdout: this.d.stdout });
+    this.displays = startDisplays(this.machine, {
+      config: this.d.config, log: this.log, clock: this.d.clock ?? systemClock, stdout: this.d.stdout, actions: kioskActions(this.machine, this.lifecycle),
+    });
     // MQTT.js loads while the status file and provider metadata are read; sign-in starts once it is
     // loaded (never waiting for the broker itself), so the broker can still hear `starting`.
     const mqtt = this.mqtt?.start();

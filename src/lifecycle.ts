@@ -96,10 +96,13 @@ export class Lifecycle {
     return firstResult;
   }
 
-  /** Forgets the account and shows a fresh code, or waits to be asked for one (operator sign-out). */
-  async signOut(): Promise<void> {
+  /**
+   * Forgets the account and shows a fresh code, or waits to be asked for one. `reason` names who asked
+   * in the `signed_out` event: `operator` (MQTT), `kiosk_page` (the person at the screen), `schedule`.
+   */
+  async signOut(reason: 'operator' | 'kiosk_page' | 'schedule' = 'operator'): Promise<void> {
     this.cancel();
-    await this.forget('operator');
+    await this.forget(reason);
     this.run((signal) => this.offerSignIn(signal));
   }
 

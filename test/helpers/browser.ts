@@ -8,6 +8,7 @@ import jsqr from 'jsqr';
 import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { qrBox } from './qr-decode.js';
+import { eventually } from './wait.js';
 import type { QrFound } from './qr-decode.js';
 
 export type { QrFound };
@@ -101,10 +102,13 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Resolves once the page's QR image has loaded. */
+/**
+ * Resolves once the page's QR image has loaded. Polled from here: Playwright's own polling of a string
+ * predicate runs `eval` in the page, which the page's CSP (rightly) refuses.
+ */
 export async function qrLoaded(page: Page, timeoutMs = 10_000): Promise<void> {
   const loaded = "(() => { const q = document.getElementById('qr'); return !!q && q.getAttribute('src') !== null && q.complete && q.naturalWidth > 0 })()";
-  await page.waitForFunction(loaded, undefined, { timeout: timeoutMs });
+  await eventually(async () => (await page.evaluate(loaded)) === true, timeoutMs, 'the QR image to load');
 }
 
 /** The text of element `#id` on the page. */
