@@ -49,14 +49,28 @@ export class Agent {
     );
     this.machine.on('event', (e) => this.log.info(e, 'event'));
     this.auth = new Auth({ config: d.config, log: this.log, clock, signal: this.shutdown.signal });
+    const signOutCron = d.config.signOutCron;
     this.scheduler = new Scheduler({
       expression: d.config.refreshCron,
+      timeZone: d.config.timeZone,
       clock,
       log: this.log,
       onDue: (reason) => {
         if (this.machine.snapshot.state !== 'signed_in') return;
         this.log.info({ reason }, 'refresh due');
         void this.lifecycle.refresh();
+      },
+      signOut: signOutCron === undefined ? undefined : {
+        expression: signOutCron,
+        onDue: () => {
+          this.lifecycle.signOutOnSchedule().then(
+            (done) =>
+              done
+                ? this.log.info('signed out on schedule (KIOSK_SIGN_OUT_CRON)')
+                : this.log.debug('sign-out due (KIOSK_SIGN_OUT_CRON); nobody is signed in, nothing to do'),
+            (e: unknown) => this.log.error({ err: e }, 'scheduled sign-out failed'),
+          );
+        },
       },
     });
     this.lifecycle = new Lifecycle({

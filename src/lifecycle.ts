@@ -106,6 +106,17 @@ export class Lifecycle {
     this.run((signal) => this.offerSignIn(signal));
   }
 
+  /**
+   * The end of a shift (KIOSK_SIGN_OUT_CRON): a sign-out when an account is cached (signed in, being
+   * restored, or waiting for the network with it). With none, nothing happens and nothing is recorded,
+   * so a code on screen stays. Resolves with whether it signed out.
+   */
+  async signOutOnSchedule(): Promise<boolean> {
+    if (!(await this.d.auth.cachedAccount())) return false;
+    await this.signOut('schedule');
+    return true;
+  }
+
   /** Drops the code on screen and asks for a fresh one. */
   restartSignIn(): void {
     this.run((signal) => this.signIn(signal));

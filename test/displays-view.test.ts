@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatClock, formatCountdown, toView } from '../src/displays/view.js';
 import type { Snapshot } from '../src/state.js';
+import { berlinClock, berlinOffsetHours } from './helpers/time-zone.js';
 
 const NOW = Date.parse('2025-01-01T14:30:00Z');
 const DEVICE = 'lobby-1';
@@ -161,20 +162,11 @@ test('awaiting_sign_in without a code is "Not signed in", the screen a Sign in b
   assert.equal(view({ state: 'signed_in' }).notSignedIn, undefined);
 });
 
-/** European summer time, by its rule (last Sunday of March to last Sunday of October, 01:00 UTC), not by the runtime's zone data. */
-function berlinOffsetHours(at: number): number {
-  const year = new Date(at).getUTCFullYear();
-  const lastSunday = (month: number): number => {
-    const last = new Date(Date.UTC(year, month + 1, 0, 1));
-    return last.getTime() - last.getUTCDay() * 86_400_000;
-  };
-  return at >= lastSunday(2) && at < lastSunday(9) ? 2 : 1;
-}
-
 test('times on screen in the TZ zone with its short name; UTC by default', () => {
   const summer = Date.parse('2025-07-01T14:30:05Z');
   assert.equal(berlinOffsetHours(NOW), 1);
   assert.equal(berlinOffsetHours(summer), 2);
+  assert.equal(berlinClock(NOW), '15:30 CET');
   assert.equal(formatClock(NOW, false, 'Europe/Berlin'), '15:30 CET');
   assert.equal(formatClock(summer, true, 'Europe/Berlin'), '16:30:05 CEST');
   assert.equal(formatClock(Date.parse('2025-03-30T00:59:00Z'), false, 'Europe/Berlin'), '01:59 CET', 'the minute before the change');
