@@ -78,7 +78,10 @@ export class Agent {
     });
     if (d.config.mqtt.enabled)
       this.mqtt = new MqttPublisher({ config: d.config, machine: this.machine, operations: this.lifecycle, log: this.log, version: d.version ?? '0.0.0' });
-    this.status = new StatusFile({ stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => this.mqtt?.mqttStatus() ?? 'disabled' });
+    this.status = new StatusFile({
+      stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => this.mqtt?.mqttStatus() ?? 'disabled',
+      cache: d.config.remember ? 'file' : 'memory',
+    });
   }
 
   async start(): Promise<void> {

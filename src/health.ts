@@ -17,6 +17,8 @@ interface Status {
   since: number;
   confirmed_at: number;
   mqtt: 'connected' | 'disconnected' | 'disabled';
+  /** Where the token cache lives: `memory` with KIOSK_REMEMBER=false (a restart asks for a code). */
+  cache?: 'file' | 'memory';
 }
 
 export interface HealthDeps {
@@ -25,6 +27,7 @@ export interface HealthDeps {
   clock: Clock;
   log: Logger;
   mqttStatus(): Status['mqtt'];
+  cache: 'file' | 'memory';
 }
 
 /**
@@ -57,7 +60,9 @@ export class StatusFile {
 
   private write(): Promise<void> {
     const snap = this.d.machine.snapshot;
-    const status: Status = { pid: process.pid, state: snap.state, since: snap.since, confirmed_at: this.d.clock.now(), mqtt: this.d.mqttStatus() };
+    const status: Status = {
+      pid: process.pid, state: snap.state, since: snap.since, confirmed_at: this.d.clock.now(), mqtt: this.d.mqttStatus(), cache: this.d.cache,
+    };
     this.writing = this.writing
       .then(() => writeAtomic(this.path, JSON.stringify(status), 0o644))
       .then(
@@ -93,6 +98,12 @@ export async function checkHealth(stateDir: string, now = Date.now()): Promise<s
   }
   if (status.mqtt === 'disconnected') problems.push('MQTT is not connected');
   return problems;
+}
+
+/** What `kiosk-agent health` says besides `healthy`: that the running agent keeps its sign-in in memory only. */
+export async function healthNotes(stateDir: string): Promise<string[]> {
+  const status = await readFile(join(stateDir, STATUS_FILE), 'utf8').then((t) => JSON.parse(t) as Partial<Status>, () => undefined);
+  return status?.cache === 'memory' ? ['token cache in memory only (KIOSK_REMEMBER=false): nothing secret on disk, and a restart asks for a new code'] : [];
 }
 
 /** Why the agent cannot write its status in `dir` (read-only or full volume), or undefined when it could. */
