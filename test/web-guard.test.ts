@@ -115,6 +115,8 @@ test('POST /sign-out: only from the page\'s own Origin with its token; every for
 
   const ok = await rawRequest(p.port, '/sign-out', { method: 'POST', headers: { origin: p.origin, 'content-type': 'application/x-www-form-urlencoded;charset=UTF-8' }, body: `csrf=${token}` });
   assert.equal(ok.status, 204);
+  assert.equal(ok.headers['content-length'], undefined, 'a 204 has no body');
+  assert.match(String(ok.headers['content-security-policy']), /default-src 'none'/);
   assert.deepEqual(p.actions.calls, ['signOut']);
   p.actions.outcome = 'not_signed_in';
   const late = await rawRequest(p.port, '/sign-out', { method: 'POST', headers: { origin: p.origin }, body: `csrf=${token}` });

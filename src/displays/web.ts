@@ -143,9 +143,10 @@ export class WebDisplay implements Display {
    */
   private async action(req: IncomingMessage, res: ServerResponse, path: ActionPath): Promise<void> {
     const reply = (status: number, text: string, extra: Record<string, string> = {}): void =>
-      send(req, res, status, 'text/plain; charset=utf-8', text === '' ? '' : `${text}\n`, extra);
+      // A 204 has no body, and so no Content-Length either (RFC 9110 §8.6).
+      status === 204 ? void res.writeHead(204, HEADERS).end() : send(req, res, status, 'text/plain; charset=utf-8', `${text}\n`, extra);
     if (req.method !== 'POST') return reply(405, 'method not allowed', { Allow: 'POST' });
-    const { actions, config } = this.deps;
+    const { actions } = this.deps;
     const signOut = path === '/sign-out';
     try {
       const answer = await answerAction(req, {
@@ -158,7 +159,7 @@ export class WebDisplay implements Display {
       else if (answer.status === 204) this.deps.log.info({ module: 'web', action: path }, signOut ? 'signed out from the kiosk page' : 'sign-in asked for from the kiosk page');
       reply(answer.status, answer.text, answer.status === 413 ? { Connection: 'close' } : {});
     } catch (e) {
-      this.deps.log.error({ module: 'web', action: path, err: e, device_id: config.deviceId }, 'kiosk page action failed');
+      this.deps.log.error({ module: 'web', action: path, err: e }, 'kiosk page action failed');
       if (!res.headersSent) reply(500, 'the action failed; see the agent log');
     }
   }
