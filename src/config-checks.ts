@@ -152,6 +152,17 @@ export class Validator {
     return { width: Number(m[1]), height: Number(m[2]), bpp: Number(m[3]) as 16 | 24 | 32 };
   }
 
+  /** `WIDTHxHEIGHT`, each 1 to 65536 (a touchscreen's coordinate space). */
+  size(name: string): { width: number; height: number } | undefined {
+    const value = this.values[name];
+    if (value === undefined) return undefined;
+    const m = /^(\d{1,5})x(\d{1,5})$/.exec(value);
+    const [width, height] = [Number(m?.[1]), Number(m?.[2])];
+    if (!m || width < 1 || height < 1 || width > 65_536 || height > 65_536)
+      return this.fail(name, `"${shown(value)}" must be WIDTHxHEIGHT of the touch's coordinates, e.g. 4096x4096`, undefined);
+    return { width, height };
+  }
+
   /** `auto`, or an https URL of a sign-in page. */
   verificationUri(name: string): string {
     const value = this.text(name);

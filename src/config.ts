@@ -63,6 +63,11 @@ export interface Config {
   readonly remember: boolean;
   /** IANA time zone of the times on the displays and of the cron schedules (TZ); MQTT stays UTC. */
   readonly timeZone: string;
+  /**
+   * The framebuffer's touchscreen (KIOSK_TOUCH, a Linux evdev device) and the size of its coordinate
+   * space (KIOSK_TOUCH_RANGE; undefined: the screen's pixels). Absent: no touch.
+   */
+  readonly touch?: { readonly path: string; readonly range?: { readonly width: number; readonly height: number } };
 }
 
 export const SIGN_IN_MODES = ['auto', 'on_request'] as const;
@@ -108,6 +113,8 @@ export const SETTINGS: Readonly<Record<string, string | undefined>> = {
   KIOSK_WEB_SIGN_OUT: 'false',
   KIOSK_WEB_ALLOWED_HOSTS: undefined,
   TZ: 'UTC',
+  KIOSK_TOUCH: undefined,
+  KIOSK_TOUCH_RANGE: undefined,
 };
 
 /** Settings whose values are masked wherever configuration is printed. */
@@ -208,11 +215,14 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
     signOutCron: v.optional('KIOSK_SIGN_OUT_CRON') === undefined ? undefined : v.cron('KIOSK_SIGN_OUT_CRON'),
     remember: v.boolean('KIOSK_REMEMBER'),
     timeZone: v.timeZone('TZ'),
+    touch: v.optional('KIOSK_TOUCH') === undefined ? undefined : { path: v.text('KIOSK_TOUCH'), range: v.size('KIOSK_TOUCH_RANGE') },
   };
   if ((config.mqtt.cert === undefined) !== (config.mqtt.key === undefined))
     problems.push('KIOSK_MQTT_CERT: a client certificate needs both KIOSK_MQTT_CERT and KIOSK_MQTT_KEY; set both or neither');
   if (config.displays.includes('framebuffer') && config.framebuffer.geometry === undefined && !config.framebuffer.path.startsWith('/dev/'))
     problems.push('KIOSK_FRAMEBUFFER_GEOMETRY: required when KIOSK_FRAMEBUFFER is a plain file; set it to WIDTHxHEIGHTxBPP, e.g. 800x480x32');
+  if (config.touch !== undefined && !config.displays.includes('framebuffer'))
+    problems.push('KIOSK_TOUCH: the touchscreen works the framebuffer display; add framebuffer to KIOSK_DISPLAY, or unset KIOSK_TOUCH');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({ config: deepFreeze(config), values: Object.freeze(values), warnings });
 }

@@ -9,9 +9,9 @@ import type { Machine } from './state.js';
  */
 export function kioskActions(machine: Machine, lifecycle: Pick<Lifecycle, 'signOut' | 'restartSignIn'>): KioskActions {
   return {
-    async signOut(): Promise<ActionOutcome> {
+    async signOut(from): Promise<ActionOutcome> {
       if (machine.snapshot.account === undefined) return 'not_signed_in';
-      await lifecycle.signOut('kiosk_page');
+      await lifecycle.signOut(from);
       return 'ok';
     },
     signIn(): ActionOutcome {

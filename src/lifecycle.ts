@@ -98,9 +98,10 @@ export class Lifecycle {
 
   /**
    * Forgets the account and shows a fresh code, or waits to be asked for one. `reason` names who asked
-   * in the `signed_out` event: `operator` (MQTT), `kiosk_page` (the person at the screen), `schedule`.
+   * in the `signed_out` event: `operator` (MQTT), `kiosk_page` or `touchscreen` (the person at the
+   * screen), `schedule`.
    */
-  async signOut(reason: 'operator' | 'kiosk_page' | 'schedule' = 'operator'): Promise<void> {
+  async signOut(reason: 'operator' | 'kiosk_page' | 'touchscreen' | 'schedule' = 'operator'): Promise<void> {
     this.cancel();
     await this.forget(reason);
     this.run((signal) => this.offerSignIn(signal));

@@ -135,3 +135,13 @@ test('the settings of the person at the kiosk: sign-out schedule, remembering, t
   for (const tz of [':/etc/localtime', 'CET-1CEST,M3.5.0,M10.5.0/3', 'Europe/Berlin/x'])
     assert.ok(problemsOf({ ...base, TZ: tz }).some((p) => p.startsWith('TZ: ')), `TZ=${JSON.stringify(tz)} is refused`);
 });
+
+test('the touchscreen: a path and the size of its coordinates, only with the framebuffer display', () => {
+  const fb = { ...base, KIOSK_DISPLAY: 'framebuffer', KIOSK_FRAMEBUFFER: '/dev/fb0' };
+  assert.equal(loadConfig({ env: fb }).config.touch, undefined);
+  assert.deepEqual(loadConfig({ env: { ...fb, KIOSK_TOUCH: '/dev/input/event0' } }).config.touch, { path: '/dev/input/event0', range: undefined });
+  assert.deepEqual(loadConfig({ env: { ...fb, KIOSK_TOUCH: '/dev/input/event0', KIOSK_TOUCH_RANGE: '4096x4096' } }).config.touch?.range, { width: 4096, height: 4096 });
+  assert.match(problemsOf({ ...base, KIOSK_TOUCH: '/dev/input/event0' }).join('\n'), /^KIOSK_TOUCH: .*add framebuffer to KIOSK_DISPLAY/m);
+  for (const range of ['4096', '0x100', '100x99999', '4096X4096'])
+    assert.match(problemsOf({ ...fb, KIOSK_TOUCH: '/dev/input/event0', KIOSK_TOUCH_RANGE: range }).join('\n'), /^KIOSK_TOUCH_RANGE: .*WIDTHxHEIGHT/m, range);
+});

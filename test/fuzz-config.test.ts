@@ -69,6 +69,8 @@ const EXAMPLES: Record<string, readonly string[]> = {
   KIOSK_WEB_SIGN_OUT: ['true', 'false', 'sure'],
   KIOSK_WEB_ALLOWED_HOSTS: ['kiosk.local', 'kiosk.local, 192.168.1.20', '[::1] fe80::1', 'http://x', 'x:8080', 'a..b', '*.example', repeated('a', 300)],
   TZ: ['UTC', 'Europe/Berlin', 'america/new_york', 'Mars/Olympus', ':/etc/localtime', 'CET-1CEST', 'GMT+1'],
+  KIOSK_TOUCH: [join(dir, 'event0')],
+  KIOSK_TOUCH_RANGE: ['800x480', '4096x4096', '0x0', '4096', '99999x1'],
 };
 
 const valueOf = (name: string): Arbitrary<string> =>

@@ -24,8 +24,11 @@ export type ActionOutcome = 'ok' | 'not_signed_in' | 'wrong_state';
  * over the same lifecycle operations the MQTT commands use; displays never see the lifecycle.
  */
 export interface KioskActions {
-  /** Signs the account out (then a fresh code, or "Not signed in"); `not_signed_in` when nobody is. */
-  signOut(): Promise<ActionOutcome>;
+  /**
+   * Signs the account out (then a fresh code, or "Not signed in"); `not_signed_in` when nobody is.
+   * `from` is where the person pressed it, the `signed_out` event's reason.
+   */
+  signOut(from: 'kiosk_page' | 'touchscreen'): Promise<ActionOutcome>;
   /** Asks for a code; `wrong_state` unless the kiosk is "Not signed in" (`KIOSK_SIGN_IN=on_request`). */
   signIn(): ActionOutcome;
 }

@@ -1,3 +1,5 @@
+import { buttonsHeight, drawButtons } from './fb-buttons.js';
+import type { Hit, TouchUi } from './fb-buttons.js';
 import type { Canvas, Colour, Fitted } from './fb-canvas.js';
 import { blockHeight, FAULT, fitText, GOOD, INK, LINE_ROWS, MUTED, PAPER, textWidth } from './fb-canvas.js';
 import { drawIcon, hasIcon } from './fb-icons.js';
@@ -165,11 +167,12 @@ function titleText(title: string, width: number, s: number): string {
 
 /**
  * Paints one view on the canvas: a title bar (product and device id), then the state's screen;
- * the sign-in screen ends with what is left of the status line at the foot. Dark on light
- * throughout, so the QR is dark modules on a light field as phone cameras expect. Pure: the
- * same view always gives the same pixels.
+ * the sign-in screen ends with what is left of the status line at the foot, the others with the
+ * touchscreen's buttons (`ui`) when there are any. Dark on light throughout, so the QR is dark
+ * modules on a light field as phone cameras expect. Pure: the same view and buttons always give the
+ * same pixels. Returns where the buttons are.
  */
-export function paint(c: Canvas, view: View, qr: QrMatrix | undefined): void {
+export function paint(c: Canvas, view: View, qr: QrMatrix | undefined, ui?: TouchUi): Hit[] {
   const { width, height } = c;
   const s = baseScale(width, height);
   const m = 3 * s;
@@ -187,7 +190,14 @@ export function paint(c: Canvas, view: View, qr: QrMatrix | undefined): void {
     c.fillRect(m, bottom - m, width - 2 * m, Math.max(1, Math.floor(s / 2)), MUTED);
     bottom -= 2 * m;
   }
+  let hits: Hit[] = [];
+  if (!signIn && ui !== undefined && ui.buttons.length > 0) {
+    bottom -= buttonsHeight(ui, width - 2 * m, s);
+    hits = drawButtons(c, ui, { x: m, y: bottom, w: width - 2 * m }, s);
+    bottom -= 2 * m;
+  }
   const body = { x: m, y: bar + m, w: width - 2 * m, h: Math.max(0, bottom - bar - m) };
   if (signIn) awaiting(c, view, qr, body, s);
   else message(c, view, body, s);
+  return hits;
 }

@@ -153,7 +153,7 @@ export class WebDisplay implements Display {
         setting: signOut ? 'KIOSK_WEB_SIGN_OUT=true turns it on' : 'KIOSK_SIGN_IN=on_request turns it on',
         enabled: signOut ? this.offers.signOut : this.offers.signIn,
         token: this.token,
-        act: () => (signOut ? actions!.signOut() : actions!.signIn()),
+        act: () => (signOut ? actions!.signOut('kiosk_page') : actions!.signIn()),
       });
       if (answer.forged !== undefined) this.refuse(req, answer.status, answer.forged);
       else if (answer.status === 204) this.deps.log.info({ module: 'web', action: path }, signOut ? 'signed out from the kiosk page' : 'sign-in asked for from the kiosk page');
