@@ -4,6 +4,7 @@ import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { startDisplays } from './displays/index.js';
 import { StatusFile } from './health.js';
+import { kioskActions } from './kiosk-actions.js';
 import { DEFAULT_TIMINGS, Lifecycle } from './lifecycle.js';
 import type { Timings } from './lifecycle.js';
 import type { Logger } from './log.js';
@@ -54,14 +55,28 @@ export class Agent {
     );
     this.machine.on('event', (e) => this.log.info(e, 'event'));
     this.auth = new Auth({ config: d.config, log: this.log, clock, signal: this.shutdown.signal });
+    const signOutCron = d.config.signOutCron;
     this.scheduler = new Scheduler({
       expression: d.config.refreshCron,
+      timeZone: d.config.timeZone,
       clock,
       log: this.log,
       onDue: (reason) => {
         if (this.machine.snapshot.state !== 'signed_in') return;
         this.log.info({ reason }, 'refresh due');
         void this.lifecycle.refresh();
+      },
+      signOut: signOutCron === undefined ? undefined : {
+        expression: signOutCron,
+        onDue: () => {
+          this.lifecycle.signOutOnSchedule().then(
+            (done) =>
+              done
+                ? this.log.info('signed out on schedule (KIOSK_SIGN_OUT_CRON)')
+                : this.log.debug('sign-out due (KIOSK_SIGN_OUT_CRON); nobody is signed in, nothing to do'),
+            (e: unknown) => this.log.error({ err: e }, 'scheduled sign-out failed'),
+          );
+        },
       },
     });
     this.lifecycle = new Lifecycle({
@@ -80,11 +95,17 @@ export class Agent {
         now: () => clock.now(),
         limits: d.tokenEndpointLimits,
       });
-    this.status = new StatusFile({ stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => this.mqtt?.mqttStatus() ?? 'disabled', tokenEndpointStatus: () => this.tokenEndpoint?.status() });
+    this.status = new StatusFile({
+      stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => this.mqtt?.mqttStatus() ?? 'disabled',
+      tokenEndpointStatus: () => this.tokenEndpoint?.status(),
+      cache: d.config.remember ? 'file' : 'memory',
+    });
   }
 
   async start(): Promise<void> {
-    this.displays = startDisplays(this.machine, { config: this.d.config, log: this.log, clock: this.d.clock ?? systemClock, stdout: this.d.stdout });
+    this.displays = startDisplays(this.machine, {
+      config: this.d.config, log: this.log, clock: this.d.clock ?? systemClock, stdout: this.d.stdout, actions: kioskActions(this.machine, this.lifecycle),
+    });
     // MQTT.js loads while the status file and provider metadata are read; sign-in starts once it is
     // loaded (never waiting for the broker itself), so the broker can still hear `starting`.
     const mqtt = this.mqtt?.start();

@@ -1,12 +1,14 @@
 import { hostname } from 'node:os';
 import cron from 'node-cron';
-import { isIP } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 import type { Config, TokenEndpointConfig } from './config.js';
 import { messageOf } from './errors.js';
 import { normalizeResource, resourceOfScope } from './resources.js';
 import { PEM_FILE_LIMIT, readSmallFile } from './small-file.js';
 
 export const DISPLAY_NAMES = ['terminal', 'framebuffer', 'web'] as const;
+/** A DNS name as a browser sends it in `Host`: labels of letters, digits, `-` and `_`, dot separated. */
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
 export type DisplayName = (typeof DISPLAY_NAMES)[number];
 
 /**
@@ -154,6 +156,17 @@ export class Validator {
     return { width: Number(m[1]), height: Number(m[2]), bpp: Number(m[3]) as 16 | 24 | 32 };
   }
 
+  /** `WIDTHxHEIGHT`, each 1 to 65536 (a touchscreen's coordinate space). */
+  size(name: string): { width: number; height: number } | undefined {
+    const value = this.values[name];
+    if (value === undefined) return undefined;
+    const m = /^(\d{1,5})x(\d{1,5})$/.exec(value);
+    const [width, height] = [Number(m?.[1]), Number(m?.[2])];
+    if (!m || width < 1 || height < 1 || width > 65_536 || height > 65_536)
+      return this.fail(name, `"${shown(value)}" must be WIDTHxHEIGHT of the touch's coordinates, e.g. 4096x4096`, undefined);
+    return { width, height };
+  }
+
   /** `auto`, or an https URL of a sign-in page. */
   verificationUri(name: string): string {
     const value = this.text(name);
@@ -188,6 +201,28 @@ export class Validator {
     if (value !== undefined && value.length < 16)
       return this.fail(name, 'is too short; use at least 16 characters, e.g. the output of `openssl rand -base64 32`', undefined);
     return value;
+  }
+
+  /** Host names or addresses without scheme or port, space or comma separated; lower case, IPv6 in brackets. */
+  hosts(name: string): string[] {
+    const items = (this.values[name] ?? '').split(/[\s,]+/).filter(Boolean);
+    return items.flatMap((item) => {
+      const host = item.toLowerCase();
+      const bare = host.replace(/^\[(.*)\]$/, '$1');
+      if (isIPv6(bare)) return [`[${bare}]`];
+      if (isIPv4(host) || HOST_NAME.test(host)) return [host];
+      return this.fail(name, `"${shown(item)}" is not a host name; list names or addresses without scheme or port, e.g. "kiosk.local 192.168.1.20"`, []);
+    });
+  }
+
+  /** An IANA time zone the runtime's ICU data knows, as ICU names it (`utc` → `UTC`). */
+  timeZone(name: string): string {
+    const value = this.text(name);
+    try {
+      return new Intl.DateTimeFormat('en-GB', { timeZone: value }).resolvedOptions().timeZone;
+    } catch {
+      return this.fail(name, `"${shown(value)}" is not an IANA time zone; use a name such as Europe/Berlin or America/New_York, or UTC`, 'UTC');
+    }
   }
 
   words(name: string, pattern: RegExp, what: string): string[] {

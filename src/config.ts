@@ -30,7 +30,14 @@ export interface Config {
   readonly refreshCron: string;
   readonly displays: readonly DisplayName[];
   readonly framebuffer: { readonly path: string; readonly geometry?: { width: number; height: number; bpp: 16 | 24 | 32 } };
-  readonly web: { readonly host: string; readonly port: number };
+  readonly web: {
+    readonly host: string;
+    readonly port: number;
+    /** The page's signed-in view has a Sign out button (KIOSK_WEB_SIGN_OUT). */
+    readonly signOut: boolean;
+    /** Host names the page answers to besides 127.0.0.1, localhost, [::1] and its own host (KIOSK_WEB_ALLOWED_HOSTS), lower case. */
+    readonly allowedHosts: readonly string[];
+  };
   readonly terminal: string;
   readonly cachePath: string;
   readonly cacheKey?: string;
@@ -52,6 +59,17 @@ export interface Config {
   readonly signIn: SignInMode;
   /** The local token endpoint for kiosk apps (SPEC §8); undefined while KIOSK_TOKEN_LISTEN is `off`. */
   readonly tokenEndpoint?: TokenEndpointConfig;
+  /** node-cron expression: the kiosk signs out at these times (KIOSK_SIGN_OUT_CRON). */
+  readonly signOutCron?: string;
+  /** False: the token cache lives in memory only, nothing token-bearing is written (KIOSK_REMEMBER). */
+  readonly remember: boolean;
+  /** IANA time zone of the times on the displays and of the cron schedules (TZ); MQTT stays UTC. */
+  readonly timeZone: string;
+  /**
+   * The framebuffer's touchscreen (KIOSK_TOUCH, a Linux evdev device) and the size of its coordinate
+   * space (KIOSK_TOUCH_RANGE; undefined: the screen's pixels). Absent: no touch.
+   */
+  readonly touch?: { readonly path: string; readonly range?: { readonly width: number; readonly height: number } };
 }
 
 export interface TokenEndpointConfig {
@@ -105,6 +123,13 @@ export const SETTINGS: Readonly<Record<string, string | undefined>> = {
   KIOSK_TOKEN_LISTEN: 'off',
   KIOSK_TOKEN_RESOURCES: undefined,
   KIOSK_TOKEN_SECRET: undefined,
+  KIOSK_SIGN_OUT_CRON: undefined,
+  KIOSK_REMEMBER: 'true',
+  KIOSK_WEB_SIGN_OUT: 'false',
+  KIOSK_WEB_ALLOWED_HOSTS: undefined,
+  TZ: 'UTC',
+  KIOSK_TOUCH: undefined,
+  KIOSK_TOUCH_RANGE: undefined,
 };
 
 /** Settings whose values are masked wherever configuration is printed. */
@@ -184,7 +209,12 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
     refreshCron: v.cron('KIOSK_REFRESH_CRON'),
     displays: v.displays('KIOSK_DISPLAY'),
     framebuffer: { path: v.text('KIOSK_FRAMEBUFFER'), geometry: v.geometry('KIOSK_FRAMEBUFFER_GEOMETRY') },
-    web: { host: v.text('KIOSK_WEB_HOST'), port: v.integer('KIOSK_WEB_PORT', 0, 65535, 'a TCP port from 1 to 65535') },
+    web: {
+      host: v.text('KIOSK_WEB_HOST'),
+      port: v.integer('KIOSK_WEB_PORT', 0, 65535, 'a TCP port from 1 to 65535'),
+      signOut: v.boolean('KIOSK_WEB_SIGN_OUT'),
+      allowedHosts: v.hosts('KIOSK_WEB_ALLOWED_HOSTS'),
+    },
     terminal: v.text('KIOSK_TERMINAL'),
     cachePath,
     cacheKey: v.cacheKey('KIOSK_CACHE_KEY'),
@@ -200,11 +230,17 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
     codeLifetimeSeconds: v.optionalInteger('KIOSK_CODE_LIFETIME', 60, 86_400, 'a number of seconds from 60 to 86400 (the provider\'s lifetime caps it)'),
     signIn: v.oneOf('KIOSK_SIGN_IN', SIGN_IN_MODES) as SignInMode,
     tokenEndpoint: v.tokenEndpoint('KIOSK_TOKEN_LISTEN', 'KIOSK_TOKEN_RESOURCES', 'KIOSK_TOKEN_SECRET', scopes),
+    signOutCron: v.optional('KIOSK_SIGN_OUT_CRON') === undefined ? undefined : v.cron('KIOSK_SIGN_OUT_CRON'),
+    remember: v.boolean('KIOSK_REMEMBER'),
+    timeZone: v.timeZone('TZ'),
+    touch: v.optional('KIOSK_TOUCH') === undefined ? undefined : { path: v.text('KIOSK_TOUCH'), range: v.size('KIOSK_TOUCH_RANGE') },
   };
   if ((config.mqtt.cert === undefined) !== (config.mqtt.key === undefined))
     problems.push('KIOSK_MQTT_CERT: a client certificate needs both KIOSK_MQTT_CERT and KIOSK_MQTT_KEY; set both or neither');
   if (config.displays.includes('framebuffer') && config.framebuffer.geometry === undefined && !config.framebuffer.path.startsWith('/dev/'))
     problems.push('KIOSK_FRAMEBUFFER_GEOMETRY: required when KIOSK_FRAMEBUFFER is a plain file; set it to WIDTHxHEIGHTxBPP, e.g. 800x480x32');
+  if (config.touch !== undefined && !config.displays.includes('framebuffer'))
+    problems.push('KIOSK_TOUCH: the touchscreen works the framebuffer display; add framebuffer to KIOSK_DISPLAY, or unset KIOSK_TOUCH');
   if (problems.length > 0) throw new ConfigError(problems);
   // `kiosk-agent config` shows the resources in force, also when they come from KIOSK_SCOPES.
   if (config.tokenEndpoint) values.KIOSK_TOKEN_RESOURCES = config.tokenEndpoint.resources.join(' ');

@@ -19,6 +19,8 @@ interface Status {
   mqtt: 'connected' | 'disconnected' | 'disabled';
   /** The local token endpoint for kiosk apps (SPEC §8), when KIOSK_TOKEN_LISTEN is set. */
   token_endpoint?: { state: 'starting' | 'listening' | 'failed'; address: string; error?: string };
+  /** Where the token cache lives: `memory` with KIOSK_REMEMBER=false (a restart asks for a code). */
+  cache?: 'file' | 'memory';
 }
 
 export interface HealthDeps {
@@ -28,6 +30,7 @@ export interface HealthDeps {
   log: Logger;
   mqttStatus(): Status['mqtt'];
   tokenEndpointStatus?(): Status['token_endpoint'];
+  cache: 'file' | 'memory';
 }
 
 /**
@@ -61,7 +64,8 @@ export class StatusFile {
   private write(): Promise<void> {
     const snap = this.d.machine.snapshot;
     const status: Status = {
-      pid: process.pid, state: snap.state, since: snap.since, confirmed_at: this.d.clock.now(), mqtt: this.d.mqttStatus(), token_endpoint: this.d.tokenEndpointStatus?.(),
+      pid: process.pid, state: snap.state, since: snap.since, confirmed_at: this.d.clock.now(), mqtt: this.d.mqttStatus(),
+      token_endpoint: this.d.tokenEndpointStatus?.(), cache: this.d.cache,
     };
     this.writing = this.writing
       .then(() => writeAtomic(this.path, JSON.stringify(status), 0o644))
@@ -101,6 +105,12 @@ export async function checkHealth(stateDir: string, now = Date.now()): Promise<s
   if (endpoint?.state === 'failed')
     problems.push(`the token endpoint for kiosk apps cannot start on ${endpoint.address} (${endpoint.error ?? 'Error'}); free the port or change KIOSK_TOKEN_LISTEN`);
   return problems;
+}
+
+/** What `kiosk-agent health` says besides `healthy`: that the running agent keeps its sign-in in memory only. */
+export async function healthNotes(stateDir: string): Promise<string[]> {
+  const status = await readFile(join(stateDir, STATUS_FILE), 'utf8').then((t) => JSON.parse(t) as Partial<Status>, () => undefined);
+  return status?.cache === 'memory' ? ['token cache in memory only (KIOSK_REMEMBER=false): nothing secret on disk, and a restart asks for a new code'] : [];
 }
 
 /** Why the agent cannot write its status in `dir` (read-only or full volume), or undefined when it could. */

@@ -97,11 +97,26 @@ export class Lifecycle {
     return firstResult;
   }
 
-  /** Forgets the account and shows a fresh code, or waits to be asked for one (operator sign-out). */
-  async signOut(): Promise<void> {
+  /**
+   * Forgets the account and shows a fresh code, or waits to be asked for one. `reason` names who asked
+   * in the `signed_out` event: `operator` (MQTT), `kiosk_page` or `touchscreen` (the person at the
+   * screen), `schedule`.
+   */
+  async signOut(reason: 'operator' | 'kiosk_page' | 'touchscreen' | 'schedule' = 'operator'): Promise<void> {
     this.cancel();
-    await this.forget('operator');
+    await this.forget(reason);
     this.run((signal) => this.offerSignIn(signal));
+  }
+
+  /**
+   * The end of a shift (KIOSK_SIGN_OUT_CRON): a sign-out when an account is cached (signed in, being
+   * restored, or waiting for the network with it). With none, nothing happens and nothing is recorded,
+   * so a code on screen stays. Resolves with whether it signed out.
+   */
+  async signOutOnSchedule(): Promise<boolean> {
+    if (!(await this.d.auth.cachedAccount())) return false;
+    await this.signOut('schedule');
+    return true;
   }
 
   /** Drops the code on screen and asks for a fresh one (whose sign-in may replace a cache locked under another key). */

@@ -100,9 +100,10 @@ async function main(): Promise<void> {
       return;
     }
     case 'health': {
-      const { checkHealth } = await import('./health.js');
-      const problems = await checkHealth(configure(invocation.configFile).config.stateDir);
-      if (problems.length === 0) return void process.stdout.write('healthy\n');
+      const { checkHealth, healthNotes } = await import('./health.js');
+      const { stateDir } = configure(invocation.configFile).config;
+      const problems = await checkHealth(stateDir);
+      if (problems.length === 0) return void process.stdout.write(['healthy', ...(await healthNotes(stateDir))].join('\n') + '\n');
       fail(`unhealthy: ${problems.join('; ')}`, 1);
       break;
     }

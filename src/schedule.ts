@@ -6,43 +6,107 @@ import type { RefreshPlan } from './lifecycle.js';
 
 export interface SchedulerDeps {
   expression: string;
+  /** The zone cron expressions are read in (TZ): "0 18 * * *" is 18:00 on the kiosk's wall. */
+  timeZone: string;
   clock: Clock;
   log: Logger;
   /** Called when a refresh is due; the lifecycle ignores it unless signed in, and joins one in flight. */
   onDue(reason: 'schedule' | 'expiry'): void;
+  /** KIOSK_SIGN_OUT_CRON and what to do at those times (end of a shift); none when unset. */
+  signOut?: { readonly expression: string; onDue(): void };
 }
 
 /** Refresh this long before the access token expires, or a fifth of its life when that is shorter. */
 const LEAD_MAX_MS = 5 * 60_000;
-/** The cron timer asks for the next run again at least this often: a clock stepped back is noticed within it. */
+/** A cron timer asks for the next run again at least this often: a clock stepped back is noticed within it. */
 const CRON_RECHECK_MS = 60_000;
 
+interface CronTimerDeps {
+  expression: string;
+  timeZone: string;
+  clock: Clock;
+  log: Logger;
+  onDue(): void;
+}
+
 /**
- * Silent refresh on the `KIOSK_REFRESH_CRON` schedule and ahead of token expiry (SPEC §1). The
- * cron job lives from the first sign-in until the agent stops; the expiry timer is re-armed after every
- * sign-in or refresh.
+ * One node-cron expression, timed here: only node-cron's matcher is used, its runner is never
+ * started. node-cron's runner trusts the wall clock between its timers: after a step back it sleeps
+ * until the clock catches up (up to a day), and after a step forward of years (a Pi without RTC getting
+ * NTP) it walks every slot it missed, blocking the event loop for minutes. Here the next run is asked
+ * for again at least every CRON_RECHECK_MS, and a run whose time has passed is due once.
+ */
+class CronTimer {
+  private task?: ScheduledTask;
+  private timer?: NodeJS.Timeout;
+  /** Epoch ms of the next run, while started. */
+  nextAt?: number;
+
+  constructor(private readonly d: CronTimerDeps) {}
+
+  start(): void {
+    if (this.task !== undefined) return;
+    const log = this.d.log.child({ module: 'schedule' });
+    // node-cron's default logger writes to stdout, which is the terminal display's screen.
+    const quiet = { info: () => {}, debug: () => {}, warn: (m: string) => log.debug(m), error: (m: string | Error) => log.warn(String(m)) };
+    this.task = cron.createTask(this.d.expression, () => {}, { logger: quiet, timezone: this.d.timeZone });
+    this.arm(this.task);
+  }
+
+  private arm(task: ScheduledTask): void {
+    const next = task.getNextRuns(1)[0]?.getTime() ?? Infinity;
+    this.nextAt = next;
+    this.timer = this.d.clock.setTimeout(
+      () => {
+        if (this.d.clock.now() >= next) this.d.onDue();
+        if (this.task === task) this.arm(task);
+      },
+      Math.min(CRON_RECHECK_MS, next - this.d.clock.now()),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.d.clock.clearTimeout(this.timer);
+    this.nextAt = undefined;
+    const task = this.task;
+    this.task = undefined;
+    await task?.destroy();
+  }
+}
+
+/**
+ * Silent refresh on the `KIOSK_REFRESH_CRON` schedule and ahead of token expiry (SPEC §1), and the
+ * sign-outs of `KIOSK_SIGN_OUT_CRON`. The refresh cron lives from the first sign-in until the agent
+ * stops; the expiry timer is re-armed after every sign-in or refresh; the sign-out cron runs from start.
  */
 export class Scheduler implements RefreshPlan {
-  private task?: ScheduledTask;
+  private readonly refreshCron: CronTimer;
+  private readonly signOutCron?: CronTimer;
   private started = false;
-  private cronTimer?: NodeJS.Timeout;
-  private cronAt?: number;
+  private signOutStart?: NodeJS.Timeout;
   private expiryTimer?: NodeJS.Timeout;
   private expiryAt?: number;
 
-  constructor(private readonly d: SchedulerDeps) {}
+  constructor(private readonly d: SchedulerDeps) {
+    const { timeZone, clock, log } = d;
+    this.refreshCron = new CronTimer({ expression: d.expression, timeZone, clock, log, onDue: () => d.onDue('schedule') });
+    if (d.signOut !== undefined) this.signOutCron = new CronTimer({ ...d.signOut, timeZone, clock, log });
+  }
 
   /**
-   * The cron job itself is made by the first `plan()`: its schedule only matters once signed in, and
-   * its first next-run computation loads time-zone data (tens of ms) that the first code need not wait for.
+   * The refresh cron is started by the first `plan()`: its schedule only matters once signed in, and
+   * its first next-run computation loads time-zone data (tens of ms) that the first code need not wait
+   * for. The sign-out cron must also end a sign-in restored offline, so it starts now, after the
+   * current turn of the event loop (the agent's boot goes first).
    */
   start(): void {
     this.started = true;
+    if (this.signOutCron !== undefined) this.signOutStart = this.d.clock.setTimeout(() => this.signOutCron?.start(), 0);
   }
 
   plan(expiresAt: number): number {
     this.clear();
-    if (this.started) this.task ??= this.schedule();
+    if (this.started) this.refreshCron.start();
     const now = this.d.clock.now();
     const lead = Math.min(LEAD_MAX_MS, Math.max(0, expiresAt - now) / 5);
     this.expiryAt = Math.max(now, expiresAt - lead);
@@ -52,7 +116,7 @@ export class Scheduler implements RefreshPlan {
   }
 
   nextRefreshAt(): number {
-    return Math.min(this.cronAt ?? Infinity, this.expiryAt ?? Infinity);
+    return Math.min(this.refreshCron.nextAt ?? Infinity, this.expiryAt ?? Infinity);
   }
 
   clear(): void {
@@ -61,40 +125,10 @@ export class Scheduler implements RefreshPlan {
     this.expiryAt = undefined;
   }
 
-  private schedule(): ScheduledTask {
-    const log = this.d.log.child({ module: 'schedule' });
-    // node-cron's default logger writes to stdout, which is the terminal display's screen.
-    const quiet = { info: () => {}, debug: () => {}, warn: (m: string) => log.debug(m), error: (m: string | Error) => log.warn(String(m)) };
-    // Only node-cron's matcher is used: its runner is never started (see `armCron`).
-    const task = cron.createTask(this.d.expression, () => {}, { logger: quiet });
-    this.armCron(task);
-    return task;
-  }
-
-  /**
-   * node-cron's runner trusts the wall clock between its timers: after a step back it sleeps until the
-   * clock catches up (up to a day), and after a step forward of years (a Pi without RTC getting NTP) it
-   * walks every slot it missed, blocking the event loop for minutes. Here the next run is asked for
-   * again at least every CRON_RECHECK_MS, and a run whose time has passed is due once.
-   */
-  private armCron(task: ScheduledTask): void {
-    const next = task.getNextRuns(1)[0]?.getTime() ?? Infinity;
-    this.cronAt = next;
-    this.cronTimer = this.d.clock.setTimeout(
-      () => {
-        if (this.d.clock.now() >= next) this.d.onDue('schedule');
-        this.armCron(task);
-      },
-      Math.min(CRON_RECHECK_MS, next - this.d.clock.now()),
-    );
-  }
-
   async stop(): Promise<void> {
     this.started = false;
     this.clear();
-    this.d.clock.clearTimeout(this.cronTimer);
-    this.cronAt = undefined;
-    await this.task?.destroy();
-    this.task = undefined;
+    this.d.clock.clearTimeout(this.signOutStart);
+    await Promise.all([this.refreshCron.stop(), this.signOutCron?.stop()]);
   }
 }

@@ -137,3 +137,41 @@ test('the token endpoint settings: off by default; [HOST:]PORT; resources from K
   ]);
   assert.deepEqual(problemsOf({ ...base, KIOSK_TOKEN_RESOURCES: 'not-a-resource' }).length, 1, 'resources are checked with the endpoint off too');
 });
+
+test('the settings of the person at the kiosk: sign-out schedule, remembering, the page\'s Sign out and hosts, the time zone', () => {
+  const { config } = loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1' } });
+  assert.deepEqual(
+    [config.signOutCron, config.remember, config.web.signOut, config.web.allowedHosts, config.timeZone],
+    [undefined, true, false, [], 'UTC'],
+  );
+  const set = loadConfig({
+    env: {
+      ...base, KIOSK_SIGN_OUT_CRON: '0 18 * * 1-5', KIOSK_REMEMBER: 'false', KIOSK_WEB_SIGN_OUT: 'true',
+      KIOSK_WEB_ALLOWED_HOSTS: 'Kiosk.Local, 192.168.1.20 [FE80::1] ::2 lobby_screen', TZ: 'europe/berlin',
+    },
+  }).config;
+  assert.deepEqual(
+    [set.signOutCron, set.remember, set.web.signOut, set.web.allowedHosts, set.timeZone],
+    ['0 18 * * 1-5', false, true, ['kiosk.local', '192.168.1.20', '[fe80::1]', '[::2]', 'lobby_screen'], 'Europe/Berlin'],
+  );
+  const problems = problemsOf({
+    ...base, KIOSK_SIGN_OUT_CRON: 'at six', KIOSK_REMEMBER: 'forget', KIOSK_WEB_SIGN_OUT: 'sure',
+    KIOSK_WEB_ALLOWED_HOSTS: 'kiosk.local http://evil.example:80', TZ: 'Mars/Olympus_Mons',
+  });
+  for (const name of ['KIOSK_SIGN_OUT_CRON', 'KIOSK_REMEMBER', 'KIOSK_WEB_SIGN_OUT', 'KIOSK_WEB_ALLOWED_HOSTS', 'TZ'])
+    assert.ok(problems.some((p) => p.startsWith(`${name}: `)), `${name} is named: ${problems.join(' | ')}`);
+  assert.match(problems.find((p) => p.startsWith('TZ: ')) ?? '', /"Mars\/Olympus_Mons" is not an IANA time zone; use a name such as Europe\/Berlin/);
+  assert.match(problems.find((p) => p.startsWith('KIOSK_WEB_ALLOWED_HOSTS: ')) ?? '', /"http:\/\/evil.example:80" is not a host name; .*without scheme or port/);
+  for (const tz of [':/etc/localtime', 'CET-1CEST,M3.5.0,M10.5.0/3', 'Europe/Berlin/x'])
+    assert.ok(problemsOf({ ...base, TZ: tz }).some((p) => p.startsWith('TZ: ')), `TZ=${JSON.stringify(tz)} is refused`);
+});
+
+test('the touchscreen: a path and the size of its coordinates, only with the framebuffer display', () => {
+  const fb = { ...base, KIOSK_DISPLAY: 'framebuffer', KIOSK_FRAMEBUFFER: '/dev/fb0' };
+  assert.equal(loadConfig({ env: fb }).config.touch, undefined);
+  assert.deepEqual(loadConfig({ env: { ...fb, KIOSK_TOUCH: '/dev/input/event0' } }).config.touch, { path: '/dev/input/event0', range: undefined });
+  assert.deepEqual(loadConfig({ env: { ...fb, KIOSK_TOUCH: '/dev/input/event0', KIOSK_TOUCH_RANGE: '4096x4096' } }).config.touch?.range, { width: 4096, height: 4096 });
+  assert.match(problemsOf({ ...base, KIOSK_TOUCH: '/dev/input/event0' }).join('\n'), /^KIOSK_TOUCH: .*add framebuffer to KIOSK_DISPLAY/m);
+  for (const range of ['4096', '0x100', '100x99999', '4096X4096'])
+    assert.match(problemsOf({ ...fb, KIOSK_TOUCH: '/dev/input/event0', KIOSK_TOUCH_RANGE: range }).join('\n'), /^KIOSK_TOUCH_RANGE: .*WIDTHxHEIGHT/m, range);
+});

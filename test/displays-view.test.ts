@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatClock, formatCountdown, toView } from '../src/displays/view.js';
 import type { Snapshot } from '../src/state.js';
+import { berlinClock, berlinOffsetHours } from './helpers/time-zone.js';
 
 const NOW = Date.parse('2025-01-01T14:30:00Z');
 const DEVICE = 'lobby-1';
@@ -122,4 +123,60 @@ test('time formats', () => {
   assert.equal(formatCountdown(3_600), '60:00');
   assert.equal(formatClock(NOW), '14:30 UTC');
   assert.equal(formatClock(NOW + 5_000, true), '14:30:05 UTC');
+});
+
+test('signed_in: who is signed in, from the verified claims alone, labelled, in KIOSK_CLAIMS order, the name aside', () => {
+  const claims = { name: 'Ada Lovelace', preferred_username: 'ada@example.com', email: 'ada@mail.example', oid: '0000-1', tid: 'tenant-1', dept: 'Engines' };
+  const v = view({ state: 'signed_in', account: { username: 'cached@example.com', name: 'A. L.' } }, claims);
+  assert.deepEqual(v.identity, [
+    { label: 'Username', value: 'ada@example.com' },
+    { label: 'Email', value: 'ada@mail.example' },
+    { label: 'Object ID', value: '0000-1' },
+    { label: 'Tenant ID', value: 'tenant-1' },
+    { label: 'dept', value: 'Engines' },
+  ]);
+  // The cached account is not a verified claim: no claims, no panel.
+  assert.deepEqual(view({ state: 'signed_in', account: { username: 'cached@example.com' } }).identity, []);
+  for (const state of ['restoring', 'awaiting_sign_in', 'offline', 'error', 'starting', 'stopped'] as const)
+    assert.equal(view({ state, account: { username: 'x@example.com' } }, claims).identity, undefined, state);
+});
+
+test('signed_in: claim values become one safe line: no control characters, lists joined, objects left out, long values cut', () => {
+  const v = view({ state: 'signed_in' }, {
+    preferred_username: 'ada@example.com\x1b[2J\x1b]0;owned\x07', roles: ['Kiosk.Operator', 'Reader', 3], address: { street: 'x' },
+    email: '   ', upn: 'u'.repeat(500), email_verified: true,
+  });
+  assert.deepEqual(v.identity?.map((r) => r.label), ['Username', 'Roles', 'UPN', 'email_verified']);
+  const [user, roles, upn, verified] = v.identity!;
+  assert.equal(user?.value, 'ada@example.com [2J ]0;owned');
+  assert.doesNotMatch(user!.value, /\p{Cc}/u);
+  assert.equal(roles?.value, 'Kiosk.Operator, Reader, 3');
+  assert.equal([...upn!.value].length, 200);
+  assert.ok(upn!.value.endsWith('…'));
+  assert.equal(verified?.value, 'true');
+});
+
+test('awaiting_sign_in without a code is "Not signed in", the screen a Sign in button belongs on', () => {
+  assert.equal(view({ state: 'awaiting_sign_in', detail: 'Not signed in; a code is shown when sign-in is requested' }).notSignedIn, true);
+  assert.equal(view({ state: 'awaiting_sign_in', userCode: 'C', verificationUri: URI, expiresAt: NOW + 60_000 }).notSignedIn, undefined);
+  assert.equal(view({ state: 'signed_in' }).notSignedIn, undefined);
+});
+
+test('times on screen in the TZ zone with its short name; UTC by default', () => {
+  const summer = Date.parse('2025-07-01T14:30:05Z');
+  assert.equal(berlinOffsetHours(NOW), 1);
+  assert.equal(berlinOffsetHours(summer), 2);
+  assert.equal(berlinClock(NOW), '15:30 CET');
+  assert.equal(formatClock(NOW, false, 'Europe/Berlin'), '15:30 CET');
+  assert.equal(formatClock(summer, true, 'Europe/Berlin'), '16:30:05 CEST');
+  assert.equal(formatClock(Date.parse('2025-03-30T00:59:00Z'), false, 'Europe/Berlin'), '01:59 CET', 'the minute before the change');
+  assert.equal(formatClock(Date.parse('2025-03-30T01:00:00Z'), false, 'Europe/Berlin'), '03:00 CEST', 'the minute of the change');
+  assert.equal(formatClock(NOW, false, 'Asia/Kolkata'), '20:00 GMT+5:30');
+  const at = (timeZone?: string) =>
+    toView({ state: 'signed_in', since: NOW, nextRefreshAt: NOW + 15 * 60_000 }, undefined, NOW, DEVICE, timeZone).status;
+  assert.equal(at(), 'Next refresh 14:45 UTC');
+  assert.equal(at('Europe/Berlin'), 'Next refresh 15:45 CET');
+  const code = toView({ state: 'awaiting_sign_in', since: NOW, userCode: 'C', verificationUri: URI, expiresAt: NOW + 300_000 }, undefined, NOW, DEVICE, 'America/New_York');
+  assert.match(code.steadyStatus, /expires at 09:35 GMT-5$/);
+  assert.equal(code.status.endsWith('expires in 5:00'), true, 'countdowns do not depend on the zone');
 });

@@ -8,8 +8,9 @@ import { pixelBytes } from '../src/displays/fb-pixels.js';
 import { fontText } from '../src/displays/font-ascii.js';
 import { framebufferDisplay } from '../src/displays/framebuffer.js';
 import type { View } from '../src/displays/view.js';
-import { decodeQr, readFrame } from './helpers/framebuffer-png.js';
-import type { FrameLayout } from './helpers/framebuffer-png.js';
+import { baseScale } from '../src/displays/fb-layout.js';
+import { decodeQr, readFrame, readQr } from './helpers/framebuffer-png.js';
+import type { FrameLayout, Rgba } from './helpers/framebuffer-png.js';
 import { at, awaiting, CODE, COMPLETE, fbDeps, NOW, signedIn, tempDir, URI } from './helpers/framebuffer-setup.js';
 import { findText } from './helpers/framebuffer-text.js';
 
@@ -45,10 +46,53 @@ test('the QR decodes to the verification URI at 16, 24 and 32 bpp on every scree
     }
 });
 
-test('a portrait screen stacks the QR under the text and it still decodes', async (t) => {
-  const fb = await fileDisplay(t, '480x800x16');
-  await fb.show(at(awaiting({ verificationUriComplete: COMPLETE })));
-  assert.equal(decodeQr(await fb.frame()), COMPLETE);
+/** Portrait signage and the Pi touchscreen rotated (SPEC §9). */
+const PORTRAITS = ['480x800x16', '720x1280x24', '1080x1920x32'] as const;
+
+/** The rows from `top` down, as an image of their own (findText on less screen). */
+const below = (image: Rgba, top: number): Rgba => {
+  const y = Math.max(0, Math.ceil(top));
+  return { width: image.width, height: image.height - y, data: image.data.slice(y * image.width * 4) };
+};
+
+test('portrait screens stack the QR above the text, at least half the width, and it decodes', async (t) => {
+  for (const geometry of PORTRAITS) {
+    const fb = await fileDisplay(t, geometry);
+    await fb.show(at(awaiting({ verificationUriComplete: COMPLETE })));
+    const image = await fb.frame();
+    const qr = readQr(image);
+    assert.equal(qr?.data, COMPLETE, `${geometry}: QR`);
+    assert.ok(qr.right - qr.left >= image.width / 2, `${geometry}: the symbol is ${Math.round(qr.right - qr.left)} of ${image.width} px wide`);
+    const under = below(image, qr.bottom);
+    const code = findText(under, CODE, { maxScale: 24 });
+    assert.ok(code !== undefined, `${geometry}: the code is under the QR`);
+    assert.ok(findText(under, 'Expires in 5:00', { maxScale: 12 }), `${geometry}: the countdown too`);
+    assert.ok(code.scale >= 3 * baseScale(image.width, image.height), `${geometry}: the code stays large (scale ${code.scale})`);
+  }
+});
+
+test('signed in: who is signed in, one line per allowed claim; what does not fit goes from the last one up', async (t) => {
+  const claims = { name: 'Ada Lovelace', preferred_username: 'ada@example.com', email: 'ada@mail.example', oid: '2f6e1a0c-8d1b-4a55-9c2e-7e3f5b1d9a40' };
+  for (const geometry of ['800x480x32', '480x800x16'] as const) {
+    const fb = await fileDisplay(t, geometry);
+    await fb.show(at(signedIn, NOW, claims));
+    const image = await fb.frame();
+    assert.ok(findText(image, 'Signed in as Ada Lovelace', { maxScale: 12 }), `${geometry}: the headline`);
+    // A long value goes under its label when the line is too long for the screen.
+    for (const line of ['Username: ada@example.com', 'Email: ada@mail.example', 'Object ID:', '2f6e1a0c-8d1b-4a55-9c2e-7e3f5b1d9a40'])
+      assert.ok(findText(image, line, { maxScale: 6 }), `${geometry}: ${line}`);
+    assert.ok(findText(image, 'Next refresh 14:45 UTC', { maxScale: 8 }), `${geometry}: the status`);
+  }
+  const small = await fileDisplay(t, '480x320x16');
+  const many = {
+    ...claims, tid: '72f988bf-86f1-41af-91ab-2d7cd011db47', given_name: 'Ada', family_name: 'Lovelace', roles: ['Kiosk.Operator', 'Reader'],
+    dept: 'Analytical Engines', site: 'Marylebone', upn: 'ada.lovelace@contoso.example',
+  };
+  await small.show(at(signedIn, NOW, many));
+  const image = await small.frame();
+  assert.ok(findText(image, 'Username: ada@example.com', { maxScale: 4 }), 'the first claims stay');
+  assert.equal(findText(image, 'UPN: ada.lovelace@contoso.example', { maxScale: 4 }), undefined, 'the last ones go');
+  assert.ok(findText(image, 'Next refresh 14:45 UTC', { maxScale: 4 }), 'the status stays');
 });
 
 test('text is drawn with the built-in font: the code large, the URL, the title, the countdown', async (t) => {

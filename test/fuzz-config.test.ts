@@ -38,7 +38,7 @@ writeFileSync(join(dir, 'just-64-kib'), Buffer.alloc(64 * 1024, 0x61));
 symlinkSync(join(dir, 'ca.pem'), join(dir, 'link-to-pem'));
 
 const NAMES = Object.keys(SETTINGS);
-const PROBLEM = /^(KIOSK_\w+|--config): \S/;
+const PROBLEM = /^(KIOSK_\w+|TZ(_FILE)?|--config): \S/;
 /** What a problem says after its name: a fix, an example, a rule or an allowed set. */
 const ADVICE = /;|must|use |set |e\.g\.|not (a|an|true|one) |one of|at least|is required/;
 
@@ -80,6 +80,13 @@ const EXAMPLES: Record<string, readonly string[]> = {
   KIOSK_TOKEN_LISTEN: ['off', '8079', '127.0.0.1:0', '[::1]:8079', '0.0.0.0:8079', 'localhost:8079', 'kiosk.lan:8079', '70000', ':8079', '[zz]:1', 'on'],
   KIOSK_TOKEN_RESOURCES: ['api://kiosk-api', 'api://kiosk-api/ https://graph.microsoft.com/.default', 'http://plain.example', 'api://', 'https://x/?q', repeated('api://a', 100)],
   KIOSK_TOKEN_SECRET: [repeated('s', 16), repeated('s', 15), 'has a space in it', repeated('s', 513), 'correct-horse-battery-staple'],
+  KIOSK_SIGN_OUT_CRON: ['0 18 * * 1-5', '*/5 * * * * *', 'at six', '1-99999999 * * * *', '* * *'],
+  KIOSK_REMEMBER: ['true', 'false', 'no', 'forget'],
+  KIOSK_WEB_SIGN_OUT: ['true', 'false', 'sure'],
+  KIOSK_WEB_ALLOWED_HOSTS: ['kiosk.local', 'kiosk.local, 192.168.1.20', '[::1] fe80::1', 'http://x', 'x:8080', 'a..b', '*.example', repeated('a', 300)],
+  TZ: ['UTC', 'Europe/Berlin', 'america/new_york', 'Mars/Olympus', ':/etc/localtime', 'CET-1CEST', 'GMT+1'],
+  KIOSK_TOUCH: [join(dir, 'event0')],
+  KIOSK_TOUCH_RANGE: ['800x480', '4096x4096', '0x0', '4096', '99999x1'],
 };
 
 const valueOf = (name: string): Arbitrary<string> =>

@@ -104,6 +104,47 @@ test('with KIOSK_CACHE_KEY the cache on disk holds no token in clear', async (t)
   for (const s of secrets) assert.ok(!onDisk.includes(s), 'a token is readable in the encrypted cache');
 });
 
+test('KIOSK_REMEMBER=false: nothing token-bearing on disk, a cache left by an earlier run removed, a code at every boot; health says so', async (t) => {
+  const kiosk = await startKiosk(t);
+  await approveNext(kiosk.idp);
+  await kiosk.agent.waitForState('signed_in');
+  await kiosk.agent.stop('SIGTERM');
+  assert.ok((await readdir(kiosk.agent.dir)).includes('token-cache.json'), 'remembered by default');
+  await writeFile(join(kiosk.agent.dir, 'token-cache.json.corrupt-20250101T000000Z'), await readFile(join(kiosk.agent.dir, 'token-cache.json')));
+
+  const secretsOnDisk = async (): Promise<string[]> => {
+    const secrets = (await kiosk.idp.issued()).filter((s) => s.length >= 16);
+    const found: string[] = [];
+    for (const name of await readdir(kiosk.agent.dir)) {
+      const text = await readFile(join(kiosk.agent.dir, name), 'utf8').catch(() => '');
+      if (secrets.some((s) => text.includes(s))) found.push(name);
+    }
+    return found;
+  };
+  const forgetful = { KIOSK_REMEMBER: 'false' };
+  const second = await kiosk.reboot(forgetful);
+  await second.waitForState('awaiting_sign_in');
+  assert.ok(!second.states().includes('restoring'), 'the earlier sign-in is not restored');
+  assert.deepEqual(await secretsOnDisk(), [], 'the cache and its moved-aside copy are gone');
+  await approveNext(kiosk.idp, 'bob');
+  await second.waitForState('signed_in');
+  assert.ok((await kiosk.idp.issued()).length > 0);
+  assert.deepEqual(await secretsOnDisk(), [], 'signed in, and still no token on disk');
+  assert.ok(!(await readdir(kiosk.agent.dir)).some((f) => f.startsWith('token-cache.json')), 'no cache file at all');
+  const env = { KIOSK_CLIENT_ID: 'x', KIOSK_AUTHORITY: kiosk.idp.authority, KIOSK_CACHE_PATH: join(kiosk.agent.dir, 'token-cache.json') };
+  const health = await cli(['health'], env);
+  assert.equal(health.code, 0, health.stderr);
+  assert.match(health.stdout, /^healthy\ntoken cache in memory only \(KIOSK_REMEMBER=false\)/);
+  const status = JSON.parse(await readFile(join(kiosk.agent.dir, 'status.json'), 'utf8')) as { cache: string };
+  assert.equal(status.cache, 'memory');
+
+  assert.equal(await second.stop('SIGTERM'), 0);
+  assert.deepEqual(await secretsOnDisk(), [], 'the stop flushed nothing to disk');
+  const third = await kiosk.reboot(forgetful);
+  await third.waitForState('awaiting_sign_in');
+  assert.deepEqual(third.states(), ['awaiting_sign_in'], 'a code again after a restart');
+});
+
 test('invalid configuration: exit 78 with one line naming each setting and its fix', async () => {
   const base = { KIOSK_CLIENT_ID: 'abc', KIOSK_AUTHORITY: 'https://contoso.ciamlogin.com/' };
   const cases: Array<[Record<string, string>, string]> = [
@@ -115,6 +156,10 @@ test('invalid configuration: exit 78 with one line naming each setting and its f
     [{ KIOSK_MQTT_PASSWORD_FILE: '/nonexistent/secret' }, 'KIOSK_MQTT_PASSWORD_FILE'],
     [{ KIOSK_WEB_PORT: '99999' }, 'KIOSK_WEB_PORT'],
     [{ KIOSK_MQTT_URL: 'http://broker' }, 'KIOSK_MQTT_URL'],
+    [{ TZ: 'Europe/Atlantis' }, 'TZ'],
+    [{ KIOSK_SIGN_OUT_CRON: 'at the end of the shift' }, 'KIOSK_SIGN_OUT_CRON'],
+    [{ KIOSK_WEB_ALLOWED_HOSTS: 'https://kiosk.local' }, 'KIOSK_WEB_ALLOWED_HOSTS'],
+    [{ KIOSK_REMEMBER: 'never' }, 'KIOSK_REMEMBER'],
   ];
   for (const [env, setting] of cases) {
     const { code, stderr, stdout } = await cli(['config'], { ...base, ...env });

@@ -148,6 +148,34 @@ test('TTY mode: redraws for a resize; signed in shows the account name', async (
   await d.stop();
 });
 
+test('signed in: who is signed in, on a TTY and in plain text, from the claims only, escape sequences in a claim made harmless', async () => {
+  const claims = { name: 'Ada Lovelace', preferred_username: 'ada@example.com\x1b[2J', email: 'ada@mail.example', oid: '2f6e1a0c-8d1b-4a55-9c2e-7e3f5b1d9a40' };
+  const signedIn = at({ state: 'signed_in', since: NOW, account: { username: 'cached@example.com' }, nextRefreshAt: NOW + 900_000 }, NOW, claims);
+  const tty = new Screen({ columns: 80, rows: 24 });
+  const d = terminalDisplay(deps(tty));
+  await d.start();
+  d.render(signedIn);
+  await d.stop();
+  const frame = tty.chunks.find((c) => c.includes('Signed in as')) ?? '';
+  const screen = visible(frame);
+  assert.match(screen, /Signed in as Ada Lovelace/);
+  assert.match(screen, /Username {3}ada@example\.com \[2J/, 'labels in one column');
+  assert.match(screen, /Email {6}ada@mail\.example/);
+  assert.match(screen, /Object ID {2}2f6e1a0c-8d1b-4a55-9c2e-7e3f5b1d9a40/);
+  assert.doesNotMatch(screen, /cached@example/, 'the cached account is not a verified claim');
+  assert.ok(!frame.includes('com\x1b[2J'), 'the claim\'s escape is not sent to the terminal');
+
+  const plain = new Screen();
+  const p = terminalDisplay(deps(plain));
+  await p.start();
+  p.render(signedIn);
+  await p.stop();
+  assert.match(plain.text, /^Username: ada@example\.com \[2J$/m);
+  assert.match(plain.text, /^Email: ada@mail\.example$/m);
+  assert.match(plain.text, /^Object ID: 2f6e1a0c/m);
+  assert.ok(!plain.text.includes(ESC));
+});
+
 test('device path: draws into the given file; a missing device fails start with ENOENT', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'kiosk-terminal-'));
   t.after(() => rm(dir, { recursive: true, force: true }));

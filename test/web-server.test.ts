@@ -134,7 +134,9 @@ test('the event stream sends the state on connect and on each change, and ends a
     }
   };
   await read((s) => s.includes('\n\n'));
-  assert.match(text, /^retry: \d+\ndata: \{.*"userCode":"ABCD-EFGH"/);
+  assert.match(text, /^retry: \d+\nevent: token\ndata: [\w-]{43}\n\n/, 'the page token first, for a page open from before a restart');
+  await read((s) => s.includes('"userCode"'));
+  assert.match(text, /\n\ndata: \{.*"userCode":"ABCD-EFGH"/);
   show({ state: 'signed_in', account: { username: 'ada@example.com', name: 'Ada' } });
   await read((s) => s.includes('Signed in as Ada'));
   const stopping = Date.now();

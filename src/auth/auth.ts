@@ -10,6 +10,7 @@ import { messageOf } from '../errors.js';
 import type { Account, Claims, ProviderFault } from '../state.js';
 import { CacheStore } from './cache-store.js';
 import { createCachePlugin } from './cache-plugin.js';
+import { removeSavedCache } from './memory-cache.js';
 import { EXPIRED, expectedTenant, IdTokenInvalid, NOT_YET_VALID, verifyIdToken } from './id-token.js';
 import type { IdTokenDeps } from './id-token.js';
 import { MetadataStore } from './metadata-store.js';
@@ -82,7 +83,8 @@ export class Auth {
     const msalLog = this.log.child({ module: 'msal' });
     this.app = new PublicClientApplication({
       auth: { clientId: config.clientId, authority: config.authority, knownAuthorities: [...config.knownAuthorities] },
-      cache: { cachePlugin: createCachePlugin(this.cache) },
+      // KIOSK_REMEMBER=false: no plugin, so MSAL's cache stays in its memory (memory-cache.ts).
+      cache: config.remember ? { cachePlugin: createCachePlugin(this.cache) } : {},
       system: {
         networkClient: this.net,
         loggerOptions: {
@@ -97,6 +99,7 @@ export class Auth {
   }
 
   async start(): Promise<void> {
+    if (!this.d.config.remember) await removeSavedCache(this.d.config.cachePath, this.log);
     await this.metadata.load();
   }
 

@@ -16,12 +16,36 @@ export interface Display {
   stop(): Promise<void>;
 }
 
+/** How an action asked for at the kiosk ended: done, or refused because the kiosk is not in a state for it. */
+export type ActionOutcome = 'ok' | 'not_signed_in' | 'wrong_state';
+
+/**
+ * What the person at the kiosk may do from a screen (SPEC §9). Implemented in `src/kiosk-actions.ts`
+ * over the same lifecycle operations the MQTT commands use; displays never see the lifecycle.
+ */
+export interface KioskActions {
+  /**
+   * Signs the account out (then a fresh code, or "Not signed in"); `not_signed_in` when nobody is.
+   * `from` is where the person pressed it, the `signed_out` event's reason.
+   */
+  signOut(from: 'kiosk_page' | 'touchscreen'): Promise<ActionOutcome>;
+  /** Asks for a code; `wrong_state` unless the kiosk is "Not signed in" (`KIOSK_SIGN_IN=on_request`). */
+  signIn(): ActionOutcome;
+}
+
 export interface DisplayDeps {
   config: Config;
   log: Logger;
   clock: Clock;
   /** The terminal display's screen when `KIOSK_TERMINAL` is `-`; defaults to process.stdout. Never a log target. */
   stdout?: NodeJS.WritableStream;
+  /** Sign out and sign in from the screen; without them the kiosk page offers neither. */
+  actions?: KioskActions;
+  /**
+   * The kiosk page's token for its POSTs (form field `csrf`): made once by `startDisplays`, so a page
+   * still open keeps working when the web display is rebuilt after a failure.
+   */
+  pageToken?: string;
 }
 
 export type DisplayFactory = (deps: DisplayDeps) => Display;

@@ -1,3 +1,5 @@
+import { buttonsHeight, drawButtons } from './fb-buttons.js';
+import type { Hit, TouchUi } from './fb-buttons.js';
 import type { Canvas, Colour, Fitted } from './fb-canvas.js';
 import { blockHeight, FAULT, fitText, GOOD, INK, LINE_ROWS, MUTED, PAPER, textWidth } from './fb-canvas.js';
 import { drawIcon, hasIcon } from './fb-icons.js';
@@ -81,7 +83,10 @@ function column(c: Canvas, items: readonly Item[], box: Box, s: number, align: '
   drawColumn(c, set, box, box.y + Math.max(0, Math.floor((box.h - set.height) / 2)), s, align);
 }
 
-/** The sign-in screen: QR on the right (below on a portrait screen), the words to type beside it. */
+/**
+ * The sign-in screen: QR on the right, the words to type beside it; on a portrait screen the QR on
+ * top, at least half the width, and the words under it (SPEC §9).
+ */
 function awaiting(c: Canvas, view: View, qr: QrMatrix | undefined, body: Box, s: number): void {
   let text = body;
   const wide = body.w >= body.h;
@@ -95,8 +100,8 @@ function awaiting(c: Canvas, view: View, qr: QrMatrix | undefined, body: Box, s:
         c.qr(qr, body.x + body.w - side, body.y + Math.floor((body.h - side) / 2), module);
         text = { ...body, w: body.w - side - s };
       } else {
-        c.qr(qr, body.x + Math.floor((body.w - side) / 2), body.y + body.h - side, module);
-        text = { ...body, h: body.h - side };
+        c.qr(qr, body.x + Math.floor((body.w - side) / 2), body.y, module);
+        text = { ...body, y: body.y + side, h: body.h - side };
       }
     } else qr = undefined;
   }
@@ -118,15 +123,26 @@ function awaiting(c: Canvas, view: View, qr: QrMatrix | undefined, body: Box, s:
   column(c, items, text, s, wide ? 'left' : 'center');
 }
 
-/** Every other state: a symbol for some, the headline large, the status under it; centred as one group. */
+/**
+ * Every other state: a symbol for some, the headline large, who is signed in (one line per claim),
+ * the status under it; centred as one group. Claims that do not fit go from the last one up.
+ */
 function message(c: Canvas, view: View, body: Box, s: number): void {
-  const icon = hasIcon(view.state) ? Math.min(Math.floor(body.h / 3), 28 * s) : 0;
+  const who = view.identity ?? [];
+  const icon = hasIcon(view.state) ? Math.min(Math.floor(body.h / (who.length > 0 ? 5 : 3)), (who.length > 0 ? 16 : 28) * s) : 0;
   const gap = icon > 0 ? 5 * s : 0;
   const colour = view.state === 'error' ? FAULT : view.state === 'signed_in' ? GOOD : INK;
-  const set = fitColumn([
+  const rows: Item[] = who.map((row, n) => ({
+    text: fontText(`${row.label}: ${row.value}`), colour: INK, max: s, min: s, lines: 2, before: n === 0 ? 4 : 1,
+  }));
+  const items = (kept: number): Item[] => [
     { text: fontText(view.headline), colour, max: 4 * s, min: s, lines: 3, before: 0, weight: 2 },
+    ...rows.slice(0, kept),
     { text: fontText(view.status), colour: INK, max: Math.ceil(1.5 * s), min: s, lines: 4, before: 3 },
-  ], body.w, body.h - icon - gap, s);
+  ];
+  let set = fitColumn(items(rows.length), body.w, body.h - icon - gap, s);
+  for (let kept = rows.length - 1; kept >= 0 && set.height > body.h - icon - gap; kept -= 1)
+    set = fitColumn(items(kept), body.w, body.h - icon - gap, s);
   const top = body.y + Math.max(0, Math.floor((body.h - icon - gap - set.height) / 2));
   if (icon > 0) drawIcon(c, view.state, body.x + Math.floor((body.w - icon) / 2), top, icon);
   drawColumn(c, set, body, top + icon + gap, s, 'center');
@@ -151,11 +167,12 @@ function titleText(title: string, width: number, s: number): string {
 
 /**
  * Paints one view on the canvas: a title bar (product and device id), then the state's screen;
- * the sign-in screen ends with what is left of the status line at the foot. Dark on light
- * throughout, so the QR is dark modules on a light field as phone cameras expect. Pure: the
- * same view always gives the same pixels.
+ * the sign-in screen ends with what is left of the status line at the foot, the others with the
+ * touchscreen's buttons (`ui`) when there are any. Dark on light throughout, so the QR is dark
+ * modules on a light field as phone cameras expect. Pure: the same view and buttons always give the
+ * same pixels. Returns where the buttons are.
  */
-export function paint(c: Canvas, view: View, qr: QrMatrix | undefined): void {
+export function paint(c: Canvas, view: View, qr: QrMatrix | undefined, ui?: TouchUi): Hit[] {
   const { width, height } = c;
   const s = baseScale(width, height);
   const m = 3 * s;
@@ -173,7 +190,14 @@ export function paint(c: Canvas, view: View, qr: QrMatrix | undefined): void {
     c.fillRect(m, bottom - m, width - 2 * m, Math.max(1, Math.floor(s / 2)), MUTED);
     bottom -= 2 * m;
   }
+  let hits: Hit[] = [];
+  if (!signIn && ui !== undefined && ui.buttons.length > 0) {
+    bottom -= buttonsHeight(ui, width - 2 * m, s);
+    hits = drawButtons(c, ui, { x: m, y: bottom, w: width - 2 * m }, s);
+    bottom -= 2 * m;
+  }
   const body = { x: m, y: bar + m, w: width - 2 * m, h: Math.max(0, bottom - bar - m) };
   if (signIn) awaiting(c, view, qr, body, s);
   else message(c, view, body, s);
+  return hits;
 }

@@ -8,6 +8,7 @@ import { Canvas } from './fb-canvas.js';
 import type { FbTarget } from './fb-geometry.js';
 import { resolveTarget } from './fb-geometry.js';
 import { paint } from './fb-layout.js';
+import { TouchControls } from './fb-touch.js';
 import { encodeFrame, frameSize } from './fb-pixels.js';
 import { qrMatrix } from './qr.js';
 import type { QrMatrix } from './qr.js';
@@ -35,11 +36,20 @@ export class FramebufferDisplay implements Display {
   private frames: [Buffer, Buffer] | undefined;
   private shown: Buffer | undefined;
   private qr: { text: string; matrix: QrMatrix | undefined } | undefined;
+  /** KIOSK_TOUCH: buttons on screen, answered from the touchscreen. */
+  private readonly touch: TouchControls | undefined;
+  private lastView: View | undefined;
+  /** Frames are drawn one at a time, whether a new view or a touch asked for them. */
+  private drawing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly deps: DisplayDeps,
     private readonly options: FramebufferOptions = {},
-  ) {}
+  ) {
+    const { config, actions } = deps;
+    if (config.touch !== undefined && actions !== undefined)
+      this.touch = new TouchControls({ ...deps, actions, config: { ...config, touch: config.touch } }, () => this.redraw());
+  }
 
   async start(): Promise<void> {
     const target = await resolveTarget(this.deps.config.framebuffer, this.options.sysfsRoot);
@@ -50,17 +60,32 @@ export class FramebufferDisplay implements Display {
     this.canvas = new Canvas(target.width, target.height);
     this.frames = [Buffer.alloc(frameSize(target)), Buffer.alloc(frameSize(target))];
     this.shown = undefined;
+    this.touch?.start();
   }
 
   async render(view: View): Promise<void> {
     if (this.file === undefined) throw new Error('framebuffer display is not started');
-    await this.draw(this.file, view);
+    this.lastView = view;
+    await this.queue(view);
+  }
+
+  private queue(view: View): Promise<void> {
+    const next = this.drawing.then(() => (this.file === undefined ? undefined : this.draw(this.file, view)));
+    this.drawing = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The last view again, with the buttons as a touch left them; a failure shows at the next render. */
+  private redraw(): void {
+    if (this.lastView !== undefined)
+      this.queue(this.lastView).catch((e: unknown) => this.deps.log.debug({ display: this.name, err: messageOf(e) }, 'redraw after a touch failed'));
   }
 
   private async draw(file: FileHandle, view: View): Promise<void> {
     const { canvas, frames, target } = this;
     if (canvas === undefined || frames === undefined || target === undefined) return;
-    paint(canvas, view, this.qrFor(view.qrText));
+    const hits = paint(canvas, view, this.qrFor(view.qrText), this.touch?.ui(view));
+    this.touch?.shown(hits, target.width, target.height);
     const frame = frames[0] === this.shown ? frames[1] : frames[0];
     encodeFrame(canvas, target, frame);
     if (this.shown?.equals(frame) === true) return;
@@ -91,12 +116,14 @@ export class FramebufferDisplay implements Display {
 
   /** Leaves a "Stopped" screen behind (best effort) and closes the device. */
   async stop(): Promise<void> {
+    await this.touch?.stop();
+    await this.drawing;
     const file = this.file;
     this.file = undefined;
     if (file === undefined) return;
     try {
       const now = this.deps.clock.now();
-      await this.draw(file, toView({ state: 'stopped', since: now }, undefined, now, kioskLabel(this.deps.config)));
+      await this.draw(file, toView({ state: 'stopped', since: now }, undefined, now, kioskLabel(this.deps.config), this.deps.config.timeZone));
     } catch (e) {
       this.deps.log.debug({ display: this.name, err: messageOf(e) }, 'could not draw the stopped screen');
     } finally {

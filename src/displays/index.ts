@@ -5,11 +5,12 @@ import type { Machine } from '../state.js';
 import type { Display, DisplayDeps, DisplayFactory } from './display.js';
 import { framebufferDisplay } from './framebuffer.js';
 import { terminalDisplay } from './terminal.js';
+import { newPageToken } from './web-guard.js';
 import { webDisplay } from './web.js';
 import { kioskLabel, toView } from './view.js';
 import type { View } from './view.js';
 
-export type { Display, DisplayDeps, DisplayFactory } from './display.js';
+export type { ActionOutcome, Display, DisplayDeps, DisplayFactory, KioskActions } from './display.js';
 export type { View } from './view.js';
 
 /** Every display name `KIOSK_DISPLAY` accepts, with what builds it. */
@@ -151,7 +152,8 @@ class Slot {
  * `state` and `claims` change, and once a second while something counts down (one shared,
  * unref'd timer). Failing displays are retried; nothing here throws into the machine.
  */
-export function startDisplays(machine: Machine, deps: DisplayDeps, factories: DisplayFactories = DISPLAY_FACTORIES): RunningDisplays {
+export function startDisplays(machine: Machine, given: DisplayDeps, factories: DisplayFactories = DISPLAY_FACTORIES): RunningDisplays {
+  const deps: DisplayDeps = { ...given, pageToken: given.pageToken ?? newPageToken() };
   const log = deps.log.child({ module: 'displays' });
   const slots: Slot[] = [];
   for (const name of deps.config.displays) slots.push(new Slot(name, factories[name], deps, log));
@@ -165,7 +167,7 @@ export function startDisplays(machine: Machine, deps: DisplayDeps, factories: Di
     try {
       const snapshot = machine.snapshot;
       const now = deps.clock.now();
-      const view = toView(snapshot, machine.claims, now, kioskLabel(deps.config));
+      const view = toView(snapshot, machine.claims, now, kioskLabel(deps.config), deps.config.timeZone);
       for (const slot of slots) slot.show(view);
       if (view.ticking) {
         const at = snapshot.state === 'awaiting_sign_in' ? snapshot.expiresAt : snapshot.retryAt;

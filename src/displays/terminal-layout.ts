@@ -54,11 +54,22 @@ function labelled(label: string, value: string, width: number): string[] {
   return lines.map((l, i) => fit(`${(i === 0 ? label : '').padEnd(LABEL)}${l}`, width));
 }
 
-/** The text part of the screen: headline, code, URL, countdown, account, status. */
+/** Who is signed in: "Username  ada@example.com", values wrapped under themselves, labels in one column. */
+function identityLines(view: View, width: number): string[] {
+  const rows = view.identity ?? [];
+  const pad = Math.min(Math.max(0, ...rows.map((r) => r.label.length)) + 2, Math.floor(width / 2));
+  return rows.flatMap((r) =>
+    wrap(r.value, Math.max(1, width - pad)).map((l, i) => fit(`${(i === 0 ? fit(r.label, pad - 1) : '').padEnd(pad)}${l}`, width)),
+  );
+}
+
+/** The text part of the screen: headline, who is signed in, code, URL, countdown, account, status. */
 function info(view: View, width: number, withCode: boolean): string[] {
   const out = [strong(fit(view.headline, width))];
   if (view.accountName !== undefined && !view.headline.includes(view.accountName))
     out.push(...labelled('Account', view.accountName, width));
+  const who = identityLines(view, width);
+  if (who.length > 0) out.push('', ...who);
   if (view.userCode !== undefined) {
     out.push('');
     if (withCode) out.push(strong(fit(`${'Code'.padEnd(LABEL)}${view.userCode}`, width)));
@@ -120,6 +131,7 @@ export function ttyLines(view: View, size: ScreenSize): string[] {
 export function plainLines(view: View): string[] {
   const lines = [`${view.title} · ${view.state}`, view.headline];
   if (view.accountName !== undefined && !view.headline.includes(view.accountName)) lines.push(`Account: ${view.accountName}`);
+  for (const row of view.identity ?? []) lines.push(`${row.label}: ${row.value}`);
   if (view.userCode !== undefined) lines.push(`Code: ${view.userCode}`);
   if (view.verificationUri !== undefined) lines.push(`URL: ${view.verificationUri}`);
   if (view.steadyStatus !== '') lines.push(view.steadyStatus);

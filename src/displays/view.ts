@@ -22,6 +22,13 @@ export interface View {
   readonly secondsLeft?: number;
   /** The signed-in (or being restored) account, in `restoring` and `signed_in` only. */
   readonly accountName?: string;
+  /**
+   * Who is signed in (SPEC §9), in `signed_in` only: the verified, allow-listed ID-token claims the
+   * machine holds (`KIOSK_CLAIMS`), each with a label for people, the name aside (it is the headline).
+   */
+  readonly identity?: readonly IdentityRow[];
+  /** Nobody is signed in and no code was asked for (`KIOSK_SIGN_IN=on_request`): where a Sign in button belongs. */
+  readonly notSignedIn?: true;
   /** One line for the foot of the screen; may count down ("expires in 4:59", "Retrying in 12 s"). */
   readonly status: string;
   /**
@@ -33,6 +40,12 @@ export interface View {
   readonly ticking: boolean;
 }
 
+/** One line of the "who is signed in" panel: "Username" and "ada@example.com". */
+export interface IdentityRow {
+  readonly label: string;
+  readonly value: string;
+}
+
 /** Whole seconds from `now` until `at`, rounded up (a countdown shows 0 only once the time has passed). */
 export const secondsUntil = (at: number, now: number): number => Math.max(0, Math.ceil((at - now) / 1000));
 
@@ -42,10 +55,25 @@ export function formatCountdown(seconds: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
-/** Epoch ms → "14:30 UTC" (or "14:30:05 UTC" with seconds). UTC: kiosks and containers rarely agree on a zone. */
-export function formatClock(at: number, withSeconds = false): string {
-  const iso = new Date(at).toISOString();
-  return `${iso.slice(11, withSeconds ? 19 : 16)} UTC`;
+/** Formatters by zone and precision: making one costs far more than using it, and views are made every second. */
+const clocks = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * Epoch ms → "14:30 UTC", "15:30 CET" (or "15:30:05 CET" with seconds): the time in `timeZone` (TZ)
+ * with the zone's short name, so a reader never wonders which zone a time is in. The zone data is the
+ * runtime's own (ICU): nothing is read from /usr/share/zoneinfo.
+ */
+export function formatClock(at: number, withSeconds = false, timeZone = 'UTC'): string {
+  const key = `${timeZone} ${withSeconds}`;
+  let format = clocks.get(key);
+  if (format === undefined) {
+    const second = withSeconds ? ({ second: '2-digit' } as const) : {};
+    format = new Intl.DateTimeFormat('en-GB', { timeZone, hourCycle: 'h23', hour: '2-digit', minute: '2-digit', ...second, timeZoneName: 'short' });
+    clocks.set(key, format);
+  }
+  const parts = format.formatToParts(at);
+  const time = parts.filter((p) => p.type === 'hour' || p.type === 'minute' || p.type === 'second').map((p) => p.value).join(':');
+  return `${time} ${parts.find((p) => p.type === 'timeZoneName')?.value ?? timeZone}`;
 }
 
 /** A wait as people say it: "12 s" under a minute, else "3:20". */
@@ -59,20 +87,52 @@ export function accountNameOf(snapshot: Snapshot, claims: Claims | undefined): s
   return account?.name?.trim() || account?.username || undefined;
 }
 
+/** Labels for the claims people know; any other allowed claim is shown under its own name. */
+const CLAIM_LABELS: Readonly<Record<string, string>> = {
+  preferred_username: 'Username', email: 'Email', upn: 'UPN', unique_name: 'Username', given_name: 'Given name',
+  family_name: 'Family name', oid: 'Object ID', tid: 'Tenant ID', sub: 'Subject', roles: 'Roles', groups: 'Groups',
+};
+/** A claim longer than this is cut: a screen shows a person's name and address, not a document. */
+const CLAIM_MAX = 200;
+
+/** A claim's value as one line of text: control characters (an escape sequence on a terminal) become spaces. */
+function claimText(value: unknown): string | undefined {
+  const items = Array.isArray(value) ? value : [value];
+  if (!items.every((v) => ['string', 'number', 'boolean'].includes(typeof v))) return undefined;
+  const text = items.map(String).join(', ').replace(/[\p{Cc}\p{Cf}\u2028\u2029]+/gu, ' ').replace(/\s+/g, ' ').trim();
+  if (text === '') return undefined;
+  const chars = [...text];
+  return chars.length > CLAIM_MAX ? `${chars.slice(0, CLAIM_MAX - 1).join('')}…` : text;
+}
+
+/** The "who is signed in" rows: every allowed claim but the name, in `KIOSK_CLAIMS` order. */
+export function identityOf(claims: Claims | undefined): IdentityRow[] {
+  const rows: IdentityRow[] = [];
+  for (const [claim, raw] of Object.entries(claims ?? {})) {
+    const value = claim === 'name' ? undefined : claimText(raw);
+    if (value !== undefined) rows.push({ label: CLAIM_LABELS[claim] ?? claim, value });
+  }
+  return rows;
+}
+
 const join = (...parts: Array<string | undefined | false>): string => parts.filter((p): p is string => Boolean(p)).join(' · ');
 
 /** How the kiosk names itself on screen: its name (KIOSK_DEVICE_NAME, else the device id) and location. */
 export const kioskLabel = (c: { deviceName: string; location?: string }): string => join(c.deviceName, c.location);
 
-/** Pure: the same inputs always give the same view. `now` is epoch milliseconds; `label` from `kioskLabel`. */
-export function toView(snapshot: Snapshot, claims: Claims | undefined, now: number, label: string): View {
+/**
+ * Pure: the same inputs always give the same view. `now` is epoch milliseconds; `label` from
+ * `kioskLabel`; times are shown in `timeZone` (TZ).
+ */
+export function toView(snapshot: Snapshot, claims: Claims | undefined, now: number, label: string, timeZone = 'UTC'): View {
   const s = snapshot;
+  const clock = (at: number, withSeconds = false): string => formatClock(at, withSeconds, timeZone);
   const title = `kiosk-agent · ${label}`;
   const named = s.state === 'restoring' || s.state === 'signed_in';
   const accountName = named ? accountNameOf(s, claims) : undefined;
   const retryLeft = s.retryAt === undefined ? undefined : secondsUntil(s.retryAt, now);
   const retry = retryLeft === undefined ? undefined : `Retrying in ${formatWait(retryLeft)}`;
-  const steadyRetry = s.retryAt === undefined ? undefined : `Retrying at ${formatClock(s.retryAt, true)}`;
+  const steadyRetry = s.retryAt === undefined ? undefined : `Retrying at ${clock(s.retryAt, true)}`;
   const base = { title, state: s.state, accountName };
 
   switch (s.state) {
@@ -83,11 +143,12 @@ export function toView(snapshot: Snapshot, claims: Claims | undefined, now: numb
       return { ...base, headline, status: join(s.detail), steadyStatus: join(s.detail), ticking: false };
     }
     case 'awaiting_sign_in':
-      return awaiting(s, now, base);
+      return awaiting(s, now, base, clock);
     case 'signed_in': {
       const headline = accountName === undefined ? 'Signed in' : `Signed in as ${accountName}`;
-      const next = s.nextRefreshAt === undefined ? undefined : `Next refresh ${formatClock(s.nextRefreshAt)}`;
-      return { ...base, headline, status: join(s.detail, next), steadyStatus: join(s.detail, next), ticking: false };
+      const next = s.nextRefreshAt === undefined ? undefined : `Next refresh ${clock(s.nextRefreshAt)}`;
+      const identity = identityOf(claims);
+      return { ...base, headline, identity, status: join(s.detail, next), steadyStatus: join(s.detail, next), ticking: false };
     }
     case 'offline':
       return {
@@ -107,10 +168,10 @@ export function toView(snapshot: Snapshot, claims: Claims | undefined, now: numb
 
 type Base = Pick<View, 'title' | 'state' | 'accountName'>;
 
-function awaiting(s: Snapshot, now: number, base: Base): View {
+function awaiting(s: Snapshot, now: number, base: Base, clock: (at: number) => string): View {
   // No code was asked for yet (KIOSK_SIGN_IN=on_request).
   if (s.userCode === undefined && s.expiresAt === undefined)
-    return { ...base, headline: 'Not signed in', status: join(s.detail), steadyStatus: join(s.detail), ticking: false };
+    return { ...base, headline: 'Not signed in', notSignedIn: true, status: join(s.detail), steadyStatus: join(s.detail), ticking: false };
   const secondsLeft = s.expiresAt === undefined ? undefined : secondsUntil(s.expiresAt, now);
   if (secondsLeft === 0) {
     // The display never shows a dead code: the next one is on its way.
@@ -122,7 +183,7 @@ function awaiting(s: Snapshot, now: number, base: Base): View {
     ? `Open ${uri} on your phone and enter ${s.userCode}`
     : undefined;
   const left = secondsLeft === undefined ? undefined : `expires in ${formatCountdown(secondsLeft)}`;
-  const at = s.expiresAt === undefined ? undefined : `expires at ${formatClock(s.expiresAt)}`;
+  const at = s.expiresAt === undefined ? undefined : `expires at ${clock(s.expiresAt)}`;
   return {
     ...base,
     headline: 'Sign in',

@@ -9,13 +9,23 @@ import type { View } from './view.js';
  * Nothing in it is secret: a View carries what is on screen anyway (user code, URL, account name),
  * never a device code or a token.
  */
-export interface PageState extends Pick<View, 'title' | 'state' | 'headline' | 'userCode' | 'verificationUri' | 'qrText' | 'accountName'> {
+export interface PageState extends Pick<View, 'title' | 'state' | 'headline' | 'userCode' | 'verificationUri' | 'qrText' | 'accountName' | 'identity'> {
   /** `/qr.svg?v=…`: a new address whenever the QR changes, so the page never shows a cached old one. */
   readonly qrUrl?: string;
   /** The View's steady status (absolute times): the page does its own counting down. */
   readonly status: string;
   /** Epoch ms at which the user code expires. */
   readonly expiresAt?: number;
+  /** The page shows its Sign out button (KIOSK_WEB_SIGN_OUT, signed in). */
+  readonly canSignOut?: true;
+  /** The page shows its Sign in button (KIOSK_SIGN_IN=on_request, "Not signed in"). */
+  readonly canSignIn?: true;
+}
+
+/** Which of the page's buttons its settings turn on. */
+export interface PageOffers {
+  readonly signOut: boolean;
+  readonly signIn: boolean;
 }
 
 /** One message to the page: the state, the seconds left when it was sent, and the server's clock (the page corrects its own by it). */
@@ -42,7 +52,7 @@ const version = (text: string): string => createHash('sha256').update(text).dige
  * seen for the same code (`previous`); the once-a-second renders right after each second boundary
  * bring it within milliseconds of the truth.
  */
-export function pageState(view: View, now: number, previous?: PageState): PageState {
+export function pageState(view: View, now: number, previous?: PageState, offers: PageOffers = { signOut: false, signIn: false }): PageState {
   const live = view.userCode !== undefined;
   let expiresAt = live && view.secondsLeft !== undefined ? now + view.secondsLeft * 1000 : undefined;
   const before = previous?.userCode === view.userCode ? previous?.expiresAt : undefined;
@@ -57,8 +67,11 @@ export function pageState(view: View, now: number, previous?: PageState): PageSt
     qrText: qr,
     qrUrl: qr === undefined ? undefined : `/qr.svg?v=${version(qr)}`,
     accountName: view.accountName,
+    identity: view.identity !== undefined && view.identity.length > 0 ? view.identity : undefined,
     status: view.steadyStatus,
     expiresAt,
+    canSignOut: offers.signOut && view.state === 'signed_in' ? true : undefined,
+    canSignIn: offers.signIn && view.notSignedIn === true ? true : undefined,
   });
 }
 

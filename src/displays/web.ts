@@ -4,9 +4,12 @@ import type { AddressInfo } from 'node:net';
 import type { DisplayName } from '../config.js';
 import { limitConnections, PAGE_TIMEOUTS } from './connection-limit.js';
 import type { Display, DisplayDeps } from './display.js';
-import { CONTENT_SECURITY_POLICY, PAGE_HTML } from './web-page.js';
+import { ACTION_PATHS, answerAction } from './web-actions.js';
+import type { ActionPath } from './web-actions.js';
+import { allowedHosts, hostOf, newPageToken } from './web-guard.js';
+import { CONTENT_SECURITY_POLICY, pageHtml } from './web-page.js';
 import { INITIAL_STATE, pageMessage, pageState, qrSvg } from './web-state.js';
-import type { PageState } from './web-state.js';
+import type { PageOffers, PageState } from './web-state.js';
 import type { View } from './view.js';
 
 /** A comment on every event stream this often, so proxies and dead peers are noticed. */
@@ -30,13 +33,16 @@ const HEADERS: Readonly<Record<string, string>> = {
   'Cache-Control': 'no-store',
 };
 
-const PAGE = Buffer.from(PAGE_HTML, 'utf8');
+/** Refused requests are logged at most this often (with a count): a flood of forgeries is one line a second. */
+const REFUSAL_LOG_MS = 1_000;
 
 /**
- * SPEC §4 `web`: the kiosk page on `KIOSK_WEB_HOST:KIOSK_WEB_PORT`. Serves exactly `/`, `/events`
- * (Server-Sent Events), `/state.json` and `/qr.svg`, GET and HEAD only, all from memory: nothing
- * is ever read from disk, and request paths are matched verbatim (never decoded or normalised),
- * so `/../x` or `/%2e%2e/` is just an unknown path. A port that is taken makes `start` throw.
+ * SPEC §4 `web` and §9: the kiosk page on `KIOSK_WEB_HOST:KIOSK_WEB_PORT`. Serves exactly `/`,
+ * `/events` (Server-Sent Events), `/state.json` and `/qr.svg` (GET and HEAD), and `POST /sign-out`,
+ * `POST /sign-in`, all from memory: nothing is ever read from disk, and request paths are matched
+ * verbatim (never decoded or normalised), so `/../x` or `/%2e%2e/` is just an unknown path. A request
+ * whose `Host` is not the kiosk's own gets 421 before anything else. A port that is taken makes
+ * `start` throw.
  */
 export class WebDisplay implements Display {
   readonly name: DisplayName = 'web';
@@ -46,8 +52,19 @@ export class WebDisplay implements Display {
   private state: PageState = INITIAL_STATE;
   private body = '';
   private failure: Error | undefined;
+  private readonly token: string;
+  private readonly page: Buffer;
+  private readonly hosts: ReadonlySet<string>;
+  private readonly offers: PageOffers;
+  private refused = { count: 0, loggedAt: -Infinity };
 
-  constructor(private readonly deps: DisplayDeps) {}
+  constructor(private readonly deps: DisplayDeps) {
+    const { config, actions } = deps;
+    this.token = deps.pageToken ?? newPageToken();
+    this.page = Buffer.from(pageHtml(this.token), 'utf8');
+    this.hosts = allowedHosts(config.web);
+    this.offers = { signOut: actions !== undefined && config.web.signOut, signIn: actions !== undefined && config.signIn === 'on_request' };
+  }
 
   async start(): Promise<void> {
     const { host, port } = this.deps.config.web;
@@ -70,7 +87,7 @@ export class WebDisplay implements Display {
 
   render(view: View): void {
     if (this.failure !== undefined) throw this.failure;
-    const next = pageState(view, this.deps.clock.now(), this.state);
+    const next = pageState(view, this.deps.clock.now(), this.state, this.offers);
     const body = JSON.stringify(next);
     if (body === this.body) return;
     this.state = next;
@@ -98,14 +115,20 @@ export class WebDisplay implements Display {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    // Before anything else: a page on another site rebound to this address must learn nothing.
+    if (!this.hosts.has(hostOf(req.headers.host) ?? '')) {
+      this.refuse(req, 421, 'host');
+      return send(req, res, 421, 'text/plain; charset=utf-8', 'misdirected request: this kiosk page answers to 127.0.0.1, localhost, [::1], KIOSK_WEB_HOST and KIOSK_WEB_ALLOWED_HOSTS\n');
+    }
     const path = (req.url ?? '').split('?', 1)[0];
+    if ((ACTION_PATHS as readonly string[]).includes(path ?? '')) return void this.action(req, res, path as ActionPath);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(req, res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
     }
     const now = this.deps.clock.now();
     switch (path) {
       case '/':
-        return send(req, res, 200, 'text/html; charset=utf-8', PAGE);
+        return send(req, res, 200, 'text/html; charset=utf-8', this.page);
       case '/state.json':
         return send(req, res, 200, 'application/json; charset=utf-8', `${JSON.stringify(pageMessage(this.state, now))}\n`);
       case '/qr.svg':
@@ -118,7 +141,43 @@ export class WebDisplay implements Display {
     }
   }
 
-  /** Opens an event stream: the reconnect delay and the current state at once, then every change. */
+  /**
+   * `POST /sign-out`, `POST /sign-in` (SPEC §9): through `answerAction`'s checks to the kiosk's
+   * actions, which are the lifecycle's own operations. Never throws: a failure is a 500.
+   */
+  private async action(req: IncomingMessage, res: ServerResponse, path: ActionPath): Promise<void> {
+    const reply = (status: number, text: string, extra: Record<string, string> = {}): void =>
+      // A 204 has no body, and so no Content-Length either (RFC 9110 §8.6).
+      status === 204 ? void res.writeHead(204, HEADERS).end() : send(req, res, status, 'text/plain; charset=utf-8', `${text}\n`, extra);
+    if (req.method !== 'POST') return reply(405, 'method not allowed', { Allow: 'POST' });
+    const { actions } = this.deps;
+    const signOut = path === '/sign-out';
+    try {
+      const answer = await answerAction(req, {
+        setting: signOut ? 'KIOSK_WEB_SIGN_OUT=true turns it on' : 'KIOSK_SIGN_IN=on_request turns it on',
+        enabled: signOut ? this.offers.signOut : this.offers.signIn,
+        token: this.token,
+        act: () => (signOut ? actions!.signOut('kiosk_page') : actions!.signIn()),
+      });
+      if (answer.forged !== undefined) this.refuse(req, answer.status, answer.forged);
+      else if (answer.status === 204) this.deps.log.info({ module: 'web', action: path }, signOut ? 'signed out from the kiosk page' : 'sign-in asked for from the kiosk page');
+      reply(answer.status, answer.text, answer.status === 413 ? { Connection: 'close' } : {});
+    } catch (e) {
+      this.deps.log.error({ module: 'web', action: path, err: e }, 'kiosk page action failed');
+      if (!res.headersSent) reply(500, 'the action failed; see the agent log');
+    }
+  }
+
+  /** Logs a refused request without its content: the first at once, then one line a second with a count. */
+  private refuse(req: IncomingMessage, status: number, reason: string): void {
+    this.refused.count += 1;
+    const now = this.deps.clock.now();
+    if (now - this.refused.loggedAt < REFUSAL_LOG_MS) return;
+    this.deps.log.warn({ module: 'web', status, method: req.method, refused: this.refused.count, reason }, 'kiosk page request refused');
+    this.refused = { count: 0, loggedAt: now };
+  }
+
+  /** Opens an event stream: the reconnect delay, the page's token and the current state at once, then every change. */
   private stream(req: IncomingMessage, res: ServerResponse): void {
     if (this.streams.size >= MAX_STREAMS) return send(req, res, 503, 'text/plain; charset=utf-8', 'too many streams\n');
     res.writeHead(200, { ...HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', 'X-Accel-Buffering': 'no' });
@@ -129,7 +188,8 @@ export class WebDisplay implements Display {
     if (this.heartbeat === undefined) this.beat();
     res.on('close', () => this.streams.delete(res));
     res.on('error', () => this.streams.delete(res));
-    res.write(`retry: ${RETRY_MS}\n`);
+    // A page still open from before a restart renews its token here (same origin only: no CORS, Host checked).
+    res.write(`retry: ${RETRY_MS}\nevent: token\ndata: ${this.token}\n\n`);
     this.push(res);
   }
 

@@ -7,6 +7,11 @@ import type { TestContext } from 'node:test';
 import jsqr from 'jsqr';
 import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
+import { qrBox } from './qr-decode.js';
+import { eventually } from './wait.js';
+import type { QrFound } from './qr-decode.js';
+
+export type { QrFound };
 
 /** jsqr is CommonJS typed as an ES module (see qr-decode.ts). */
 const jsQR = jsqr.default;
@@ -27,6 +32,8 @@ export interface KioskBrowser {
   open(url: string, viewport?: { width: number; height: number }): Promise<Page>;
   /** The text of the QR code in a PNG (a screenshot), read with jsQR as a phone would, or undefined. */
   decodeQr(png: Buffer): Promise<string | undefined>;
+  /** The same, with where the decoder found the symbol (its corners, in screenshot pixels). */
+  readQr(png: Buffer): Promise<QrFound | undefined>;
 }
 
 /** Headless Chromium with a fresh profile, closed (and the profile removed) after the test. */
@@ -50,6 +57,11 @@ export async function launchBrowser(t: TestContext): Promise<KioskBrowser> {
     async decodeQr(png) {
       const { width, height, data } = await pixels(context, png);
       return jsQR(data, width, height, { inversionAttempts: 'dontInvert' })?.data;
+    },
+    async readQr(png) {
+      const { width, height, data } = await pixels(context, png);
+      const found = jsQR(data, width, height, { inversionAttempts: 'dontInvert' });
+      return found === null ? undefined : qrBox(found as unknown as Parameters<typeof qrBox>[0]);
     },
   };
 }
@@ -90,10 +102,13 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Resolves once the page's QR image has loaded. */
+/**
+ * Resolves once the page's QR image has loaded. Polled from here: Playwright's own polling of a string
+ * predicate runs `eval` in the page, which the page's CSP (rightly) refuses.
+ */
 export async function qrLoaded(page: Page, timeoutMs = 10_000): Promise<void> {
   const loaded = "(() => { const q = document.getElementById('qr'); return !!q && q.getAttribute('src') !== null && q.complete && q.naturalWidth > 0 })()";
-  await page.waitForFunction(loaded, undefined, { timeout: timeoutMs });
+  await eventually(async () => (await page.evaluate(loaded)) === true, timeoutMs, 'the QR image to load');
 }
 
 /** The text of element `#id` on the page. */

@@ -1,6 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { crc32, deflateSync } from 'node:zlib';
 import jsqr from 'jsqr';
+import { qrBox } from './qr-decode.js';
+import type { QrFound } from './qr-decode.js';
 
 /** jsqr is CommonJS typed as an ES module: its function is `module.exports` and also `module.exports.default`. */
 const jsQR = jsqr.default;
@@ -56,6 +58,12 @@ export async function readFrame(path: string, layout: FrameLayout): Promise<Rgba
 /** The text of the QR code on screen, decoded with jsQR (never inverted, as a phone would see it); undefined when none. */
 export function decodeQr(image: Rgba): string | undefined {
   return jsQR(image.data, image.width, image.height, { inversionAttempts: 'dontInvert' })?.data;
+}
+
+/** The same, with the box its symbol spans on screen (see `qrBox`). */
+export function readQr(image: Rgba): QrFound | undefined {
+  const found = jsQR(image.data, image.width, image.height, { inversionAttempts: 'dontInvert' });
+  return found === null ? undefined : qrBox(found as unknown as Parameters<typeof qrBox>[0]);
 }
 
 function chunk(type: string, body: Buffer): Buffer {

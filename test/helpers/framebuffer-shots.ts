@@ -31,10 +31,20 @@ const signedIn: Snapshot = {
   state: 'signed_in', since: NOW, account: { username: 'ada@example.com', name: 'Ada Lovelace' }, nextRefreshAt: NOW + 900_000,
 };
 
+/** Verified claims as the default KIOSK_CLAIMS lets them through: who is signed in. */
+const claims: Claims = {
+  name: 'Ada Lovelace', preferred_username: 'ada@contoso.example', email: 'ada.lovelace@contoso.example',
+  oid: '2f6e1a0c-8d1b-4a55-9c2e-7e3f5b1d9a40', tid: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+};
+
 export const SHOTS: readonly Shot[] = [
   { name: 'framebuffer-awaiting-800x480x32', geometry: '800x480x32', snapshot: awaiting },
   { name: 'framebuffer-awaiting-480x320x16', geometry: '480x320x16', snapshot: awaiting },
-  { name: 'framebuffer-signed-in-1920x1080x24', geometry: '1920x1080x24', snapshot: signedIn, claims: { name: 'Ada Lovelace' } },
+  { name: 'framebuffer-signed-in-1920x1080x24', geometry: '1920x1080x24', snapshot: signedIn, claims },
+  { name: 'framebuffer-awaiting-480x800x16', geometry: '480x800x16', snapshot: awaiting },
+  { name: 'framebuffer-awaiting-720x1280x24', geometry: '720x1280x24', snapshot: awaiting },
+  { name: 'framebuffer-awaiting-1080x1920x32', geometry: '1080x1920x32', snapshot: awaiting },
+  { name: 'framebuffer-signed-in-480x800x16', geometry: '480x800x16', snapshot: signedIn, claims },
 ];
 
 /** Renders one shot with the real display (a plain file in `work`) and writes `<out>/<name>.png`. */

@@ -10,6 +10,23 @@ const jsQR = jsqr.default;
  * tries the inverted image, so a QR drawn with the wrong polarity fails here as it would on a phone.
  */
 
+/** A QR read from a picture: its text, and the box its symbol (finder patterns included, quiet zone not) spans. */
+export interface QrFound {
+  readonly data: string;
+  readonly left: number;
+  readonly right: number;
+  readonly top: number;
+  readonly bottom: number;
+}
+
+/** jsQR's answer as a box: the extremes of the four corners it located. */
+export function qrBox(found: { data: string; location: Record<string, { x: number; y: number }> }): QrFound {
+  const corners = ['topLeftCorner', 'topRightCorner', 'bottomLeftCorner', 'bottomRightCorner'].map((k) => found.location[k]!);
+  const xs = corners.map((c) => c.x);
+  const ys = corners.map((c) => c.y);
+  return { data: found.data, left: Math.min(...xs), right: Math.max(...xs), top: Math.min(...ys), bottom: Math.max(...ys) };
+}
+
 /** The terminal's own colours for text without SGR colours: light text on dark (the usual), or the reverse. */
 export type Theme = 'dark' | 'light';
 
