@@ -147,6 +147,7 @@ function envOf(settings: Record<string, Source>, strangers: Record<string, strin
       }
       case 'file-path':
         env[`${name}_FILE`] = source.path;
+        given.push([`${name}_FILE`, source.path]); // a path handed over, which a problem may quote
         break;
       case 'both': {
         const path = file();
