@@ -14,14 +14,14 @@ export const systemClock: Clock = {
   clearTimeout: (t) => clearTimeout(t),
 };
 
-/** A promise that resolves after `ms`, or at once when `signal` aborts. Never rejects. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** A promise that resolves after `ms` on `clock`, or at once when `signal` aborts. Never rejects. */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, Math.min(Math.max(0, ms), MAX_DELAY));
+    const timer = clock.setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
     function done(): void {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       signal?.removeEventListener('abort', done);
       resolve();
     }

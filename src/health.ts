@@ -38,7 +38,8 @@ export interface HealthDeps {
  * change and on a heartbeat. The heartbeat runs on the event loop, so a blocked agent goes stale.
  */
 export class StatusFile {
-  private timer?: ReturnType<typeof setInterval>;
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
   private writing = Promise.resolve();
   private readonly path: string;
   /** errno code of the failing writes, so a full or read-only disk is logged once, not on every state. */
@@ -51,14 +52,24 @@ export class StatusFile {
   async start(): Promise<void> {
     await mkdir(this.d.stateDir, { recursive: true, mode: 0o700 }).catch(() => undefined);
     this.d.machine.on('state', () => void this.write());
-    this.timer = setInterval(() => void this.write(), HEARTBEAT_MS);
-    this.timer.unref();
+    this.beat();
     await this.write();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopped = true;
+    this.d.clock.clearTimeout(this.timer);
     await this.write();
+  }
+
+  /** The heartbeat on the agent's clock: a confirmation every HEARTBEAT_MS while the event loop runs. */
+  private beat(): void {
+    if (this.stopped) return;
+    this.timer = this.d.clock.setTimeout(() => {
+      void this.write();
+      this.beat();
+    }, HEARTBEAT_MS);
+    this.timer.unref?.();
   }
 
   private write(): Promise<void> {

@@ -35,12 +35,14 @@ export interface LifecycleDeps {
   timings: Timings;
   /** `on_request`: no code until one is asked for (`restartSignIn`). */
   signIn: SignInMode;
+  /** The backoff's jitter (tests fix it). */
+  random?: () => number;
 }
 
-/** What the kiosk says while nobody is signed in and no code was asked for (`KIOSK_SIGN_IN=on_request`). */
 /** Approved, or restored, but the ID token cannot be checked yet: no name is shown until it is. */
 const VERIFYING = "Verifying sign-in; waiting for the provider's keys";
 
+/** What the kiosk says while nobody is signed in and no code was asked for (`KIOSK_SIGN_IN=on_request`). */
 export const NOT_SIGNED_IN = 'Not signed in; a code is shown when sign-in is requested';
 
 type Pursuit = 'restore' | 'refresh';
@@ -239,7 +241,7 @@ export class Lifecycle {
           // SPEC §1: while the access token is valid the kiosk stays signed in and retries quietly.
           if (snap.state === 'signed_in' && (snap.tokenExpiresAt ?? 0) > this.d.clock.now() + delay) {
             this.d.machine.amend({ retryAt: this.d.clock.now() + delay, detail: 'Refresh failed; retrying' });
-            await sleep(delay, until);
+            await sleep(this.d.clock, delay, until);
           } else {
             const detail = result.code === KEYS_UNREACHABLE ? VERIFYING : 'Waiting for network';
             await this.wait('offline', { detail, account: snap.account }, delay, until);
@@ -291,10 +293,10 @@ export class Lifecycle {
   private async wait(state: 'offline' | 'error' | 'awaiting_sign_in', detail: SnapshotDetail, ms: number, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
     this.d.machine.go(state, { ...detail, retryAt: this.d.clock.now() + ms });
-    await sleep(ms, signal);
+    await sleep(this.d.clock, ms, signal);
   }
 
   private backoff(): Backoff {
-    return new Backoff({ initialMs: this.d.timings.retryInitialMs, maxMs: this.d.timings.retryMaxMs });
+    return new Backoff({ initialMs: this.d.timings.retryInitialMs, maxMs: this.d.timings.retryMaxMs, random: this.d.random });
   }
 }

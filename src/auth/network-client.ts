@@ -116,7 +116,7 @@ export class ProviderNetworkClient implements INetworkModule {
     const deviceCode = form.get('grant_type')?.endsWith('device_code') ? form.get('device_code') ?? undefined : undefined;
     const track = deviceCode === undefined ? undefined : this.codes.get(deviceCode);
     if (track) {
-      await sleep(track.lastPollAt + track.intervalMs - this.d.clock.now(), this.d.signal);
+      await sleep(this.d.clock, track.lastPollAt + track.intervalMs - this.d.clock.now(), this.d.signal);
     }
     let response: NetworkResponse<T>;
     try {
