@@ -62,9 +62,7 @@ export class Agent {
       clock,
       log: this.log,
       onDue: (reason) => {
-        if (this.machine.snapshot.state !== 'signed_in') return;
-        this.log.info({ reason }, 'refresh due');
-        void this.lifecycle.refresh();
+        if (this.lifecycle.scheduledRefresh()) this.log.info({ reason }, 'refresh due');
       },
       signOut: signOutCron === undefined ? undefined : {
         expression: signOutCron,

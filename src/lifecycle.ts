@@ -4,6 +4,7 @@ import type { Clock } from './clock.js';
 import type { Attempt, Auth, DeviceCode, Tokens } from './auth/auth.js';
 import { KEYS_UNREACHABLE } from './auth/provider-errors.js';
 import type { SignInMode } from './config.js';
+import type { RefreshPlan } from './schedule.js';
 import type { Logger } from './log.js';
 import type { Machine, SnapshotDetail } from './state.js';
 
@@ -18,13 +19,6 @@ export interface Timings {
 }
 
 export const DEFAULT_TIMINGS: Timings = { retryInitialMs: 1_000, retryMaxMs: 300_000, errorRetryMs: 300_000, declinePauseMs: 5_000 };
-
-/** The refresh plan: cron and ahead-of-expiry timers live in the scheduler. */
-export interface RefreshPlan {
-  /** Arms the ahead-of-expiry refresh for a token expiring at `expiresAt`; returns the next refresh time. */
-  plan(expiresAt: number): number;
-  clear(): void;
-}
 
 export interface LifecycleDeps {
   machine: Machine;
@@ -97,6 +91,16 @@ export class Lifecycle {
     );
     this.refreshing = firstResult;
     return firstResult;
+  }
+
+  /**
+   * A refresh the schedule asks for (cron or ahead of expiry): only while signed in, and never cutting a
+   * running refresh's backoff short (only an operator's `refresh` means now). Returns whether it started one.
+   */
+  scheduledRefresh(): boolean {
+    if (this.refreshing || this.d.machine.snapshot.state !== 'signed_in') return false;
+    void this.refresh();
+    return true;
   }
 
   /**

@@ -2,7 +2,13 @@ import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
-import type { RefreshPlan } from './lifecycle.js';
+
+/** The refresh plan the lifecycle arms after each sign-in: the cron and ahead-of-expiry timers live here. */
+export interface RefreshPlan {
+  /** Arms the ahead-of-expiry refresh for a token expiring at `expiresAt`; returns the next refresh time. */
+  plan(expiresAt: number): number;
+  clear(): void;
+}
 
 export interface SchedulerDeps {
   expression: string;
@@ -10,7 +16,7 @@ export interface SchedulerDeps {
   timeZone: string;
   clock: Clock;
   log: Logger;
-  /** Called when a refresh is due; the lifecycle ignores it unless signed in, and joins one in flight. */
+  /** Called when a refresh is due; the lifecycle decides whether one starts (`Lifecycle.scheduledRefresh`). */
   onDue(reason: 'schedule' | 'expiry'): void;
   /** KIOSK_SIGN_OUT_CRON and what to do at those times (end of a shift); none when unset. */
   signOut?: { readonly expression: string; onDue(): void };

@@ -239,3 +239,30 @@ test('KIOSK_SIGN_IN=on_request: no code until asked; an expired or declined code
   assert.equal(auth.of('deviceCode').length, 2);
   lifecycle.stop();
 });
+
+test('a scheduled refresh runs only when signed in and never cuts a running refresh\'s backoff short; an operator\'s does', async () => {
+  const { clock, machine, auth, lifecycle } = setup();
+  lifecycle.start();
+  await settle();
+  assert.equal(lifecycle.scheduledRefresh(), false, 'nobody signed in: nothing to refresh');
+  auth.last('deviceCode').onCode!(code(clock));
+  auth.last('deviceCode').end({ kind: 'ok', tokens: tokens(clock) });
+  await settle();
+  assert.equal(lifecycle.scheduledRefresh(), true);
+  await settle();
+  auth.last('silent').end({ kind: 'network', code: 'provider_unreachable' });
+  await settle();
+  assert.equal(machine.snapshot.retryAt, clock.now() + 1_000);
+  assert.equal(lifecycle.scheduledRefresh(), false, 'a cron tick during the backoff');
+  await settle();
+  assert.equal(auth.of('silent').length, 1, 'the backoff runs its course');
+  clock.advance(1_000);
+  await settle();
+  assert.equal(auth.of('silent').length, 2, 'the retry after its wait');
+  auth.last('silent').end({ kind: 'network', code: 'provider_unreachable' });
+  await settle();
+  void lifecycle.refresh();
+  await settle();
+  assert.equal(auth.of('silent').length, 3, 'an operator refresh tries at once');
+  lifecycle.stop();
+});
