@@ -25,4 +25,9 @@ export const isErrno = (e: unknown, code: string): boolean =>
 
 export const isENOENT = (e: unknown): boolean => isErrno(e, 'ENOENT');
 
+/** The errno code (ENOSPC, EACCES…), else the error's name: safe to log, it carries no content. */
+export const errnoCode = (e: unknown): string =>
+  (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' ? (e as NodeJS.ErrnoException).code : undefined) ??
+  (e instanceof Error ? e.name : 'Error');
+
 export const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));

@@ -4,6 +4,7 @@ import { writeAtomic } from './atomic-file.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
 import type { Machine } from './state.js';
+import { errnoCode } from './errors.js';
 
 export const STATUS_FILE = 'status.json';
 /** The agent confirms its state at least this often, */
@@ -86,7 +87,7 @@ export class StatusFile {
           this.failing = undefined;
         },
         (e: unknown) => {
-          const code = (e as NodeJS.ErrnoException).code ?? 'Error';
+          const code = errnoCode(e);
           if (this.failing !== code)
             this.d.log.warn({ code, path: this.path }, 'cannot write the status file; `kiosk-agent health` reports unhealthy until it can');
           this.failing = code;

@@ -80,7 +80,8 @@ export class Auth {
       metadata: this.metadata,
       signal: d.signal,
     });
-    const msalLog = this.log.child({ module: 'msal' });
+    // A child of the agent's logger, not of auth's: one `module` key per line.
+    const msalLog = d.log.child({ module: 'msal' });
     this.app = new PublicClientApplication({
       auth: { clientId: config.clientId, authority: config.authority, knownAuthorities: [...config.knownAuthorities] },
       // KIOSK_REMEMBER=false: no plugin, so MSAL's cache stays in its memory (memory-cache.ts).

@@ -1,16 +1,12 @@
 import fsp from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Clock } from '../clock.js';
-import { isENOENT } from '../errors.js';
+import { errnoCode, isENOENT } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** Moved-aside caches kept next to KIOSK_CACHE_PATH, the newest. */
 const QUARANTINE_KEPT = 3;
 
-/** errno code (ENOSPC, EACCES…), or the error's name when it has none: safe to log, carries no content. */
-export const codeOf = (e: unknown): string =>
-  (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' ? (e as NodeJS.ErrnoException).code : undefined) ??
-  (e instanceof Error ? e.name : 'Error');
 
 /** ISO 8601 basic format (no colons: valid on every filesystem, and sorts by time). */
 const fileTime = (ms: number): string => new Date(ms).toISOString().replace(/[-:]/g, '');
@@ -31,7 +27,7 @@ export async function moveAside(
     await fsp.rename(path, join(dir, name));
     log.warn({ path, movedTo: join(dir, name), reason }, message);
   } catch (e) {
-    log.warn({ path, reason, code: codeOf(e) }, 'token cache unusable and could not be moved aside; sign-in needed');
+    log.warn({ path, reason, code: errnoCode(e) }, 'token cache unusable and could not be moved aside; sign-in needed');
     return false;
   }
   try {
@@ -41,7 +37,7 @@ export async function moveAside(
     for (const old of others.slice(0, Math.max(0, others.length - (QUARANTINE_KEPT - 1))))
       await fsp.rm(join(dir, old), { recursive: true, force: true });
   } catch (e) {
-    log.debug({ path, code: codeOf(e) }, 'could not prune old quarantined caches');
+    log.debug({ path, code: errnoCode(e) }, 'could not prune old quarantined caches');
   }
   return true;
 }

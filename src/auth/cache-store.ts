@@ -3,10 +3,10 @@ import { dirname } from 'node:path';
 import { removeStaleTemps, writeAtomic } from '../atomic-file.js';
 import { systemClock } from '../clock.js';
 import type { Clock } from '../clock.js';
-import { isENOENT } from '../errors.js';
+import { errnoCode, isENOENT } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CacheCodec, CacheCorruptError } from './cache-file.js';
-import { codeOf, moveAside } from './cache-quarantine.js';
+import { moveAside } from './cache-quarantine.js';
 
 /** Larger than any real MSAL cache by far; a bigger file is not ours. */
 const MAX_CACHE_BYTES = 16 * 1024 * 1024;
@@ -199,7 +199,7 @@ export class CacheStore {
       }
     } catch (e) {
       this.#failed = op;
-      this.#reportFailure(op.kind, codeOf(e));
+      this.#reportFailure(op.kind, errnoCode(e));
       return;
     }
     this.#failed = undefined;
@@ -236,7 +236,7 @@ export class CacheStore {
     try {
       this.#onWriteError?.(failure);
     } catch (e) {
-      this.#log.warn({ code: codeOf(e) }, 'onWriteError callback threw');
+      this.#log.warn({ code: errnoCode(e) }, 'onWriteError callback threw');
     }
   }
 
@@ -251,7 +251,7 @@ export class CacheStore {
       const removed = await removeStaleTemps(this.path);
       if (removed.length > 0) this.#log.info({ path: this.path, count: removed.length }, 'removed temp files of an interrupted cache write');
     } catch (e) {
-      this.#log.debug({ path: this.path, code: codeOf(e) }, 'could not clear temp files');
+      this.#log.debug({ path: this.path, code: errnoCode(e) }, 'could not clear temp files');
     }
   }
 
@@ -269,7 +269,7 @@ export class CacheStore {
       bytes = await fsp.readFile(this.path);
     } catch (e) {
       if (isENOENT(e)) return this.#unlocked(undefined);
-      return this.#quarantine(`unreadable (${codeOf(e)})`);
+      return this.#quarantine(`unreadable (${errnoCode(e)})`);
     }
 
     let plaintext: string;
@@ -280,7 +280,7 @@ export class CacheStore {
       if (e instanceof CacheCorruptError && LOCKS.has(e.code)) return this.#lock(e.code as CacheLock, e.reason);
       if (e instanceof CacheCorruptError) return this.#quarantine(e.reason);
       // Not the file's fault (e.g. scrypt out of memory): keep it, start without a cache.
-      this.#log.error({ path: this.path, code: codeOf(e) }, 'token cache could not be decoded; starting without it');
+      this.#log.error({ path: this.path, code: errnoCode(e) }, 'token cache could not be decoded; starting without it');
       return undefined;
     }
     if (this.#codec.encrypts && !encrypted) {

@@ -1,6 +1,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { isENOENT } from '../errors.js';
+import { errnoCode, isENOENT } from '../errors.js';
 import type { CacheLog } from './cache-store.js';
 
 /**
@@ -17,7 +17,7 @@ export async function removeSavedCache(path: string, log: CacheLog): Promise<voi
   try {
     names = await readdir(dir);
   } catch (e) {
-    if (!isENOENT(e)) log.warn({ path, code: (e as NodeJS.ErrnoException).code }, 'KIOSK_REMEMBER=false: cannot look for a token cache left on disk');
+    if (!isENOENT(e)) log.warn({ path, code: errnoCode(e) }, 'KIOSK_REMEMBER=false: cannot look for a token cache left on disk');
     return;
   }
   const left = names.filter((n) => n === base || n.startsWith(`${base}.`));
@@ -27,7 +27,7 @@ export async function removeSavedCache(path: string, log: CacheLog): Promise<voi
       log.info({ path: join(dir, name) }, 'KIOSK_REMEMBER=false: removed a token cache an earlier run left on disk');
     } catch (e) {
       log.error(
-        { path: join(dir, name), code: (e as NodeJS.ErrnoException).code, fix: "give the agent's user write access to the directory of KIOSK_CACHE_PATH, or remove the file" },
+        { path: join(dir, name), code: errnoCode(e), fix: "give the agent's user write access to the directory of KIOSK_CACHE_PATH, or remove the file" },
         'KIOSK_REMEMBER=false: a token cache an earlier run left on disk could not be removed',
       );
     }

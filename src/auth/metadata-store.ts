@@ -2,6 +2,7 @@ import { readFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeAtomic } from '../atomic-file.js';
 import type { Logger } from '../log.js';
+import { errnoCode } from '../errors.js';
 
 /**
  * The provider's discovery document and signing keys, kept beside the token cache. With them a
@@ -40,7 +41,7 @@ export class MetadataStore {
       await mkdir(dirname(this.d.path), { recursive: true, mode: 0o700 });
       await writeAtomic(this.d.path, JSON.stringify(this.docs), 0o644);
     } catch (e) {
-      this.d.log.warn({ code: (e as NodeJS.ErrnoException).code, path: this.d.path }, 'cannot save provider metadata');
+      this.d.log.warn({ code: errnoCode(e), path: this.d.path }, 'cannot save provider metadata');
     }
   }
 }

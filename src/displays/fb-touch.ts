@@ -1,4 +1,4 @@
-import { messageOf } from '../errors.js';
+import { errnoCode, messageOf } from '../errors.js';
 import type { DisplayDeps, KioskActions } from './display.js';
 import type { Hit, TouchUi } from './fb-buttons.js';
 import { TouchReader } from './touch.js';
@@ -85,7 +85,7 @@ export class TouchControls {
   private failed(e: unknown): void {
     this.reader = undefined;
     if (this.stopped) return;
-    const code = (e as NodeJS.ErrnoException).code ?? 'unknown';
+    const code = errnoCode(e);
     this.deps.log.warn({ display: 'framebuffer', path: this.deps.config.touch.path, code, err: messageOf(e), retryInMs: RETRY_MS }, `touchscreen failed (${code}); retrying in ${RETRY_MS / 1000} s`);
     this.retry = this.deps.clock.setTimeout(() => void this.open(), RETRY_MS);
     this.retry.unref?.();

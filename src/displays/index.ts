@@ -1,5 +1,5 @@
 import type { DisplayName } from '../config.js';
-import { messageOf } from '../errors.js';
+import { errnoCode, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Machine } from '../state.js';
 import type { Display, DisplayDeps, DisplayFactory } from './display.js';
@@ -32,8 +32,6 @@ const RETRY_MAX_MS = 30_000;
 /** How long `stop` waits for a display that is still starting. */
 const STOP_WAIT_MS = 2_000;
 
-const errorCode = (e: unknown): string =>
-  (e as NodeJS.ErrnoException | undefined)?.code ?? (e instanceof Error ? e.name : 'unknown');
 
 /** Milliseconds until a countdown to `at` next changes its whole-second value. */
 function untilNextSecond(at: number | undefined, now: number): number {
@@ -120,8 +118,8 @@ class Slot {
       this.retry.unref?.();
     }
     this.log.warn(
-      { display: this.name, phase, code: errorCode(e), err: messageOf(e), retryInMs: delay },
-      `display ${this.name} failed to ${phase} (${errorCode(e)}); retrying in ${Math.ceil(delay / 1000)} s`,
+      { display: this.name, phase, code: errnoCode(e), err: messageOf(e), retryInMs: delay },
+      `display ${this.name} failed to ${phase} (${errnoCode(e)}); retrying in ${Math.ceil(delay / 1000)} s`,
     );
   }
 
@@ -131,7 +129,7 @@ class Slot {
     try {
       await display?.stop();
     } catch (e) {
-      this.log.debug({ display: this.name, code: errorCode(e), err: messageOf(e) }, 'display stop failed');
+      this.log.debug({ display: this.name, code: errnoCode(e), err: messageOf(e) }, 'display stop failed');
     }
   }
 
@@ -175,7 +173,7 @@ export function startDisplays(machine: Machine, given: DisplayDeps, factories: D
         ticker.unref?.();
       }
     } catch (e) {
-      log.error({ code: errorCode(e), err: messageOf(e) }, 'display update failed');
+      log.error({ code: errnoCode(e), err: messageOf(e) }, 'display update failed');
     }
   };
 

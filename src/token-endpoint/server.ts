@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Backoff } from '../backoff.js';
 import type { Config, TokenEndpointConfig } from '../config.js';
-import { messageOf } from '../errors.js';
+import { errnoCode, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { TokenBucket } from '../mqtt/token-bucket.js';
 import { checkRequest, hostRule, refuse } from './checks.js';
@@ -121,7 +121,7 @@ export class TokenEndpoint {
       if (!isLoopback(host))
         this.log.warn({ host }, 'the token endpoint listens beyond loopback: whatever reaches this address and knows the header secret gets tokens; prefer 127.0.0.1 (KIOSK_TOKEN_LISTEN)');
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? 'Error';
+      const code = errnoCode(e);
       const delay = this.backoff.next();
       this.current = { state: 'failed', address: address(host, port), error: code };
       this.log.error({ code, err: messageOf(e), address: this.current.address, file: IDENTITY_HEADER_FILE, retry_in_ms: delay }, 'token endpoint cannot start; retrying');
