@@ -1,6 +1,7 @@
 // The default export is the module object itself: tests can count key derivations.
 import crypto from 'node:crypto';
 import { AgentError } from '../errors.js';
+import { isObject } from '../json.js';
 
 /**
  * The token cache at rest (SPEC §3 KIOSK_CACHE_PATH, KIOSK_CACHE_KEY).
@@ -98,7 +99,6 @@ interface Envelope {
   kcv: string;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Throws `CacheCorruptError('not_cache')` unless `value` looks like MSAL's serialized cache: an object

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { writeAtomic } from '../atomic-file.js';
 import type { Logger } from '../log.js';
 import { errnoCode } from '../errors.js';
+import { isObject } from '../json.js';
 
 /**
  * The provider's discovery document and signing keys, kept beside the token cache. With them a
@@ -18,7 +19,7 @@ export class MetadataStore {
   async load(): Promise<void> {
     try {
       const parsed: unknown = JSON.parse(await readFile(this.d.path, 'utf8'));
-      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) this.docs = parsed as Record<string, unknown>;
+      if (isObject(parsed)) this.docs = parsed;
     } catch {
       this.docs = {}; // missing or damaged: it is fetched again, nothing is lost
     }

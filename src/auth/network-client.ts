@@ -11,6 +11,7 @@ import { AnswerTooLargeError, HttpTimeoutError, httpsRequest } from './https-req
 import type { HttpAnswer } from './https-request.js';
 import type { ProviderFailure } from './provider-errors.js';
 import type { MetadataStore } from './metadata-store.js';
+import { isObject } from '../json.js';
 
 /** What the agent learns about a device code that MSAL's callback does not pass on. */
 interface CodeTrack {
@@ -218,7 +219,6 @@ export class ProviderNetworkClient implements INetworkModule {
 const isUnavailable = (status: number): boolean => status >= 500 || status === 429;
 const isDeviceCodeEndpoint = (url: string): boolean => new URL(url).pathname.endsWith('/devicecode');
 const stripQuery = (url: string): string => url.split('?')[0] ?? url;
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** Non-blank and well-formed: MSAL URI-encodes these, and a lone surrogate makes it throw. */
 const isText = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '' && !/\p{Cs}/u.test(v);
 

@@ -1,3 +1,5 @@
+import { isObject } from '../json.js';
+
 /**
  * The fleet as `kiosk-agent watch` sees it: rows built from retained `state` and `availability`
  * messages, rendered as a table or as JSON lines. Pure functions; the broker side is in watch.ts.
@@ -30,7 +32,7 @@ function parseState(payload: string): Record<string, unknown> | null {
   if (payload === '') return null;
   try {
     const data: unknown = JSON.parse(payload);
-    return typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : { state: '(invalid)' };
+    return isObject(data) ? data : { state: '(invalid)' };
   } catch {
     return { state: '(invalid)' };
   }
