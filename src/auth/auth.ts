@@ -1,7 +1,6 @@
 import { join, dirname } from 'node:path';
 import { LogLevel, PublicClientApplication } from '@azure/msal-node';
 import type { AccountInfo, AuthenticationResult, DeviceCodeRequest } from '@azure/msal-node';
-import type { JSONWebKeySet } from 'jose';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -11,12 +10,13 @@ import type { Account, Claims, ProviderFault } from '../state.js';
 import { CacheStore } from './cache-store.js';
 import { createCachePlugin } from './cache-plugin.js';
 import { removeSavedCache } from './memory-cache.js';
-import { EXPIRED, expectedTenant, IdTokenInvalid, NOT_YET_VALID, verifyIdToken } from './id-token.js';
-import type { IdTokenDeps } from './id-token.js';
+import { EXPIRED, IdTokenInvalid, NOT_YET_VALID } from './id-token.js';
 import { MetadataStore } from './metadata-store.js';
 import { ProviderNetworkClient } from './network-client.js';
 import { classify, fault, KEYS_UNREACHABLE } from './provider-errors.js';
 import type { Outcome } from './provider-errors.js';
+import { IdentityCheck } from './identity.js';
+import type { VerifyOptions } from './identity.js';
 import { signInPage } from './sign-in-page.js';
 
 /** Tokens whose ID token was verified: the account and claims come from it. */
@@ -60,6 +60,7 @@ export class Auth {
   readonly cache: CacheStore;
   private readonly metadata: MetadataStore;
   private readonly net: ProviderNetworkClient;
+  private readonly identity: IdentityCheck;
   private readonly app: PublicClientApplication;
   private readonly log: Logger;
   /** The sign-in page last logged: it is logged once, and again only if it changes. */
@@ -80,6 +81,7 @@ export class Auth {
       metadata: this.metadata,
       signal: d.signal,
     });
+    this.identity = new IdentityCheck({ config, metadata: this.metadata, net: this.net, clock: d.clock });
     // A child of the agent's logger, not of auth's: one `module` key per line.
     const msalLog = d.log.child({ module: 'msal' });
     this.app = new PublicClientApplication({
@@ -116,7 +118,7 @@ export class Auth {
     const idToken = this.cachedIdToken(account);
     if (idToken === undefined) return {};
     try {
-      await this.verify(idToken, { ignoreTimes: true, savedKeysOnly: true });
+      await this.identity.verify(idToken, { ignoreTimes: true, savedKeysOnly: true });
       return { account: toAccount(account) };
     } catch (e) {
       this.log.debug({ reason: e instanceof IdTokenInvalid ? e.reason : messageOf(e) }, 'cached account not verified offline; restoring it unnamed');
@@ -264,7 +266,7 @@ export class Auth {
   /** The verified claims, why the token is not valid, or what kept it from being checked. */
   private async check(idToken: string, o: VerifyOptions): Promise<{ claims: Claims } | { invalid: IdTokenInvalid } | { outcome: Outcome }> {
     try {
-      return { claims: await this.verify(idToken, o) };
+      return { claims: await this.identity.verify(idToken, o) };
     } catch (e) {
       return e instanceof IdTokenInvalid ? { invalid: e } : { outcome: this.unverified(e) };
     }
@@ -276,47 +278,6 @@ export class Auth {
     if (outcome.kind !== 'network') return outcome;
     this.log.info({ cause: outcome.code }, "the provider's signing keys cannot be fetched; the sign-in waits to be verified");
     return { kind: 'network', code: KEYS_UNREACHABLE, retryAfterMs: outcome.retryAfterMs };
-  }
-
-  /** A fresh token is judged by the provider's clock (`clockSkewMs`), a cached one by the kiosk's. */
-  private verify(idToken: string, o: VerifyOptions): Promise<Claims> {
-    const fresh = o.fresh === true;
-    return verifyIdToken(idToken, {
-      clientId: this.d.config.clientId,
-      allowed: this.d.config.claims,
-      now: () => this.d.clock.now() - (fresh ? this.net.clockSkewMs : 0),
-      issuer: async () => this.discovery().issuer,
-      tenant: expectedTenant(this.d.config.authority, this.savedIssuer()),
-      keys: async (rotated) => this.jwks(rotated, o.savedKeysOnly === true),
-      ignoreTimes: o.ignoreTimes,
-      savedKeysOnly: o.savedKeysOnly,
-    });
-  }
-
-  private savedIssuer(): string | undefined {
-    try {
-      return this.discovery().issuer;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private discovery(): { issuer: string; jwks_uri: string } {
-    const doc = this.metadata.find((url) => url.startsWith(this.d.config.authority) && url.endsWith('/.well-known/openid-configuration')) as
-      | { issuer?: unknown; jwks_uri?: unknown }
-      | undefined;
-    if (typeof doc?.issuer !== 'string' || typeof doc.jwks_uri !== 'string') throw new IdTokenInvalid('no discovery document to check it against');
-    return { issuer: doc.issuer, jwks_uri: doc.jwks_uri };
-  }
-
-  private async jwks(fresh: boolean, savedOnly: boolean): Promise<JSONWebKeySet> {
-    const { jwks_uri } = this.discovery();
-    const saved = this.metadata.get(jwks_uri) as JSONWebKeySet | undefined;
-    if (saved && !fresh) return saved;
-    if (savedOnly) throw new Error('no saved signing keys');
-    const response = await this.net.sendGetRequestAsync<JSONWebKeySet>(jwks_uri);
-    if (response.status !== 200 || !Array.isArray(response.body.keys)) throw new IdTokenInvalid(`cannot read the provider's keys (HTTP ${response.status})`);
-    return response.body;
   }
 
   private failed(e: unknown): Outcome {
@@ -350,8 +311,6 @@ export class Auth {
     return Object.keys(q).length > 0 ? { ...q } : undefined;
   }
 }
-
-type VerifyOptions = { fresh?: boolean } & Pick<IdTokenDeps, 'ignoreTimes' | 'savedKeysOnly'>;
 
 /** Why a kiosk app gets no token: a fault to retry (network), or one to report. */
 function refusal(o: Outcome): AccessTokenAttempt {
