@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { freePort, launchBrowser, textOf } from './helpers/browser.js';
-import { approveNext, command, startKiosk } from './helpers/kiosk.js';
+import { approveNext, command, signedInKiosk, startKiosk } from './helpers/kiosk.js';
 import type { Kiosk } from './helpers/kiosk.js';
 import { eventually } from './helpers/wait.js';
 
@@ -79,9 +79,7 @@ for (const [code, fix] of [
 }
 
 test('Conditional Access on refresh: error with the code and the account kept, never a fresh code', async (t) => {
-  const k = await startKiosk(t);
-  await approveNext(k.idp);
-  await k.agent.waitForState('signed_in');
+  const k = await signedInKiosk(t);
   await k.idp.faults({ conditional_access: 53003 });
   const from = k.mqtt.messages.length;
   assert.equal((await command(k, 'refresh')).status, 'error');
@@ -98,9 +96,7 @@ test('Conditional Access on refresh: error with the code and the account kept, n
 });
 
 test('a refresh token expired by inactivity (AADSTS700082): a fresh code, and signed_out says why', async (t) => {
-  const k = await startKiosk(t);
-  await approveNext(k.idp);
-  await k.agent.waitForState('signed_in');
+  const k = await signedInKiosk(t);
   await k.idp.faults({ invalid_grant_aadsts: 700082, invalid_grant_next: 1 });
   await command(k, 'refresh');
   await k.agent.waitForState('awaiting_sign_in', 15_000, 1);

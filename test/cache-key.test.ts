@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { approveNext, command, startKiosk } from './helpers/kiosk.js';
+import type { TestContext } from 'node:test';
+import { approveNext, command, signedInKiosk } from './helpers/kiosk.js';
 import type { Kiosk } from './helpers/kiosk.js';
 import { eventually } from './helpers/wait.js';
 
@@ -18,11 +19,8 @@ const WRONG = 'a different passphrase of length';
 const STATE = 'kiosk/test-kiosk/state';
 const json = (text: string): Record<string, unknown> => JSON.parse(text) as Record<string, unknown>;
 
-async function signedInWithKey(t: Parameters<typeof startKiosk>[0]): Promise<{ kiosk: Kiosk; cache: Buffer }> {
-  const kiosk = await startKiosk(t, { env: { KIOSK_CACHE_KEY: RIGHT } });
-  await kiosk.agent.waitForState('awaiting_sign_in');
-  await approveNext(kiosk.idp);
-  await kiosk.agent.waitForState('signed_in');
+async function signedInWithKey(t: TestContext): Promise<{ kiosk: Kiosk; cache: Buffer }> {
+  const kiosk = await signedInKiosk(t, { env: { KIOSK_CACHE_KEY: RIGHT } });
   assert.equal(await kiosk.agent.stop('SIGTERM'), 0);
   return { kiosk, cache: await readFile(join(kiosk.agent.dir, 'token-cache.json')) };
 }

@@ -10,7 +10,7 @@ import { removeDir, spawnAgent } from './helpers/agent.js';
 import { startBroker } from './helpers/broker.js';
 import type { Observer } from './helpers/broker.js';
 import { startTestIdp } from './helpers/idp.js';
-import { approveNext, assertNoLeaks, kioskEnv, startKiosk } from './helpers/kiosk.js';
+import { assertNoLeaks, kioskEnv, signedInKiosk } from './helpers/kiosk.js';
 
 /**
  * SPEC §2: with MQTT 5, a request's response topic is honoured only under the kiosk's own
@@ -50,10 +50,7 @@ async function status(client: MqttClient, seen: Observer, responseTopic: string,
 }
 
 test('MQTT 5 response topics: the real agent answers under its own response/ and refuses every other, running nothing', async (t) => {
-  const kiosk = await startKiosk(t);
-  await kiosk.agent.waitForState('awaiting_sign_in');
-  await approveNext(kiosk.idp);
-  await kiosk.agent.waitForState('signed_in');
+  const kiosk = await signedInKiosk(t);
   const operator = await connectAsync(kiosk.broker.url, { protocolVersion: 5 });
   t.after(() => operator.endAsync(true));
   const from = kiosk.mqtt.messages.length;

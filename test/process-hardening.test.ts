@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeDir, spawnAgent } from './helpers/agent.js';
-import { approveNext, kioskEnv, startKiosk } from './helpers/kiosk.js';
+import { approveNext, kioskEnv, signedInKiosk, startKiosk } from './helpers/kiosk.js';
 import { startTestIdp } from './helpers/idp.js';
 
 /**
@@ -75,10 +75,7 @@ test('an unknown KIOSK_ variable whose name holds a newline or escape is warned 
 });
 
 test('SIGHUP is a graceful stop: stopped and offline published, the cache flushed, exit 0', async (t) => {
-  const kiosk = await startKiosk(t);
-  await kiosk.agent.waitForState('awaiting_sign_in');
-  await approveNext(kiosk.idp);
-  await kiosk.agent.waitForState('signed_in');
+  const kiosk = await signedInKiosk(t);
   assert.equal(await kiosk.agent.stop('SIGHUP'), 0);
   assert.equal(kiosk.agent.states().at(-1), 'stopped');
   assert.ok(kiosk.agent.logs().some((l) => l.msg === 'stopping' && l.signal === 'SIGHUP'));

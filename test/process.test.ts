@@ -4,7 +4,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { approveNext, startKiosk } from './helpers/kiosk.js';
+import { approveNext, signedInKiosk, startKiosk } from './helpers/kiosk.js';
 import { eventually } from './helpers/wait.js';
 
 const run = promisify(execFile);
@@ -49,10 +49,7 @@ test('health: 0 while the agent runs, non-zero once it has stopped', async (t) =
 });
 
 test('KIOSK_MQTT_URL=off: a standalone kiosk signs in and is healthy with no broker', async (t) => {
-  const { idp, agent, mqtt } = await startKiosk(t, { env: { KIOSK_MQTT_URL: 'off' } });
-  await agent.waitForState('awaiting_sign_in');
-  await approveNext(idp);
-  await agent.waitForState('signed_in');
+  const { idp, agent, mqtt } = await signedInKiosk(t, { env: { KIOSK_MQTT_URL: 'off' } });
   const env = { KIOSK_CLIENT_ID: 'x', KIOSK_AUTHORITY: idp.authority, KIOSK_CACHE_PATH: join(agent.dir, 'token-cache.json'), KIOSK_MQTT_URL: 'off' };
   const health = await cli(['health'], env);
   assert.equal(health.code, 0, health.stderr);
@@ -66,10 +63,7 @@ test('KIOSK_MQTT_URL=off: a standalone kiosk signs in and is healthy with no bro
 });
 
 test('a corrupt cache is moved aside and replaced by a fresh sign-in', async (t) => {
-  const kiosk = await startKiosk(t);
-  await kiosk.agent.waitForState('awaiting_sign_in');
-  await approveNext(kiosk.idp);
-  await kiosk.agent.waitForState('signed_in');
+  const kiosk = await signedInKiosk(t);
   await kiosk.agent.stop('SIGTERM');
   await writeFile(join(kiosk.agent.dir, 'token-cache.json'), '{"Account": {"trunc');
   const again = await kiosk.reboot();
@@ -80,10 +74,7 @@ test('a corrupt cache is moved aside and replaced by a fresh sign-in', async (t)
 });
 
 test('boot without the provider: a valid cached token signs in from the cache alone', async (t) => {
-  const kiosk = await startKiosk(t);
-  await kiosk.agent.waitForState('awaiting_sign_in');
-  await approveNext(kiosk.idp);
-  await kiosk.agent.waitForState('signed_in');
+  const kiosk = await signedInKiosk(t);
   await kiosk.agent.stop('SIGTERM');
   await kiosk.idp.stop();
   const again = await kiosk.reboot();
@@ -93,10 +84,7 @@ test('boot without the provider: a valid cached token signs in from the cache al
 });
 
 test('with KIOSK_CACHE_KEY the cache on disk holds no token in clear', async (t) => {
-  const { idp, agent } = await startKiosk(t, { env: { KIOSK_CACHE_KEY: 'correct horse battery staple 42' } });
-  await agent.waitForState('awaiting_sign_in');
-  await approveNext(idp);
-  await agent.waitForState('signed_in');
+  const { idp, agent } = await signedInKiosk(t, { env: { KIOSK_CACHE_KEY: 'correct horse battery staple 42' } });
   await agent.stop('SIGTERM');
   const onDisk = await readFile(join(agent.dir, 'token-cache.json'), 'utf8');
   const secrets = (await idp.issued()).filter((s) => s.length >= 16);
@@ -105,9 +93,7 @@ test('with KIOSK_CACHE_KEY the cache on disk holds no token in clear', async (t)
 });
 
 test('KIOSK_REMEMBER=false: nothing token-bearing on disk, a cache left by an earlier run removed, a code at every boot; health says so', async (t) => {
-  const kiosk = await startKiosk(t);
-  await approveNext(kiosk.idp);
-  await kiosk.agent.waitForState('signed_in');
+  const kiosk = await signedInKiosk(t);
   await kiosk.agent.stop('SIGTERM');
   assert.ok((await readdir(kiosk.agent.dir)).includes('token-cache.json'), 'remembered by default');
   await writeFile(join(kiosk.agent.dir, 'token-cache.json.corrupt-20250101T000000Z'), await readFile(join(kiosk.agent.dir, 'token-cache.json')));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { approveNext, command, startKiosk } from './helpers/kiosk.js';
+import { approveNext, command, signedInKiosk, startKiosk } from './helpers/kiosk.js';
 import type { TestIdp } from './helpers/idp.js';
 
 const refreshes = async (idp: TestIdp, since = 0) =>
@@ -9,10 +9,7 @@ const refreshes = async (idp: TestIdp, since = 0) =>
 const countEvents = (logs: Array<{ event?: string }>, event: string) => logs.filter((l) => l.event === event).length;
 
 test('refresh runs on the cron schedule', async (t) => {
-  const { idp, agent } = await startKiosk(t, { env: { KIOSK_REFRESH_CRON: '*/2 * * * * *' } });
-  await agent.waitForState('awaiting_sign_in');
-  await approveNext(idp);
-  await agent.waitForState('signed_in');
+  const { idp, agent } = await signedInKiosk(t, { env: { KIOSK_REFRESH_CRON: '*/2 * * * * *' } });
   await agent.waitForLog(() => countEvents(agent.logs(), 'refresh_succeeded') >= 2, 15_000, 'two scheduled refreshes');
   assert.ok((await refreshes(idp)).length >= 2, 'the provider saw refresh-token grants');
   assert.deepEqual([...new Set(agent.states())], ['awaiting_sign_in', 'signed_in']);
@@ -34,10 +31,7 @@ test('refresh runs ahead of access-token expiry even when the schedule is far aw
 });
 
 test('a refresh already running is never started twice', async (t) => {
-  const { idp, agent } = await startKiosk(t, { env: { KIOSK_REFRESH_CRON: '* * * * * *' } });
-  await agent.waitForState('awaiting_sign_in');
-  await approveNext(idp);
-  await agent.waitForState('signed_in');
+  const { idp, agent } = await signedInKiosk(t, { env: { KIOSK_REFRESH_CRON: '* * * * * *' } });
   await idp.faults({ delay_ms: 1_500 }); // under KIOSK_HTTP_TIMEOUT (2 s)
   const slowFrom = Date.now();
   await agent.waitForLog(() => countEvents(agent.logs(), 'refresh_succeeded') >= 3, 20_000, 'three slow refreshes');
@@ -50,10 +44,7 @@ test('a refresh already running is never started twice', async (t) => {
 });
 
 test('a revoked refresh token leads to a new device code; signed_out carries Entra\'s code', async (t) => {
-  const { idp, agent } = await startKiosk(t, { env: { KIOSK_REFRESH_CRON: '*/2 * * * * *' } });
-  await agent.waitForState('awaiting_sign_in');
-  await approveNext(idp);
-  await agent.waitForState('signed_in');
+  const { idp, agent } = await signedInKiosk(t, { env: { KIOSK_REFRESH_CRON: '*/2 * * * * *' } });
   await idp.faults({ revoke_refresh_tokens: true });
   await agent.waitForState('awaiting_sign_in', 15_000, 1);
   const failed = agent.logs().find((l) => l.event === 'refresh_failed');
@@ -65,10 +56,7 @@ test('a revoked refresh token leads to a new device code; signed_out carries Ent
 });
 
 test('a provider failure while signed in keeps signed_in and retries', async (t) => {
-  const { idp, agent } = await startKiosk(t, { env: { KIOSK_REFRESH_CRON: '*/3 * * * * *' } });
-  await agent.waitForState('awaiting_sign_in');
-  await approveNext(idp);
-  await agent.waitForState('signed_in');
+  const { idp, agent } = await signedInKiosk(t, { env: { KIOSK_REFRESH_CRON: '*/3 * * * * *' } });
   await idp.faults({ fail_next: 3, fail_status: 503, fail_endpoints: ['token'] });
   await agent.waitForLog((l) => l.event === 'refresh_failed', 15_000, 'a failed refresh');
   await agent.waitForLog((l) => l.event === 'refresh_succeeded', 30_000, 'a refresh after the provider recovered');

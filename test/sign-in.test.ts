@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { approveNext, assertNoLeaks, startKiosk } from './helpers/kiosk.js';
+import { approveNext, assertNoLeaks, signedInKiosk, startKiosk } from './helpers/kiosk.js';
 import { eventually } from './helpers/wait.js';
 
 test('first boot shows a code; approval through the provider signs the kiosk in with verified claims', async (t) => {
@@ -23,10 +23,7 @@ test('first boot shows a code; approval through the provider signs the kiosk in 
 });
 
 test('a reboot signs in silently from the cache, without a device-code request', async (t) => {
-  const kiosk = await startKiosk(t);
-  await kiosk.agent.waitForState('awaiting_sign_in');
-  await approveNext(kiosk.idp);
-  await kiosk.agent.waitForState('signed_in');
+  const kiosk = await signedInKiosk(t);
   assert.equal(await kiosk.agent.stop('SIGTERM'), 0);
 
   const rebootedAt = Date.now();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { approveNext, startKiosk } from './helpers/kiosk.js';
+import { approveNext, signedInKiosk, startKiosk } from './helpers/kiosk.js';
 import type { Kiosk } from './helpers/kiosk.js';
 import { eventually } from './helpers/wait.js';
 
@@ -32,9 +32,7 @@ test('a forged ID token while the keys are unreachable: "verifying", never signe
 });
 
 test('a cached account is named at boot only when its ID token verifies offline; without saved keys nobody is named', async (t) => {
-  const k = await startKiosk(t);
-  await approveNext(k.idp);
-  await k.agent.waitForState('signed_in');
+  const k = await signedInKiosk(t);
   await k.agent.stop();
 
   // The saved keys verify the cached ID token with no network call: "Signing in as Alice Example".

@@ -100,6 +100,14 @@ export async function command(k: Kiosk, name: string, timeoutMs = 30_000): Promi
   return JSON.parse(m.text) as { status: string; error?: { code: string } };
 }
 
+/** A kiosk signed in: started, its first code approved (as `alice` unless told), `signed_in` reached. */
+export async function signedInKiosk(t: TestContext, o: KioskOptions = {}, user?: string): Promise<Kiosk> {
+  const k = await startKiosk(t, o);
+  await approveNext(k.idp, user);
+  await k.agent.waitForState('signed_in');
+  return k;
+}
+
 /** Approves the first pending code and returns it. */
 export async function approveNext(idp: TestIdp, user?: string): Promise<string> {
   const [code] = await idp.waitForPending();
