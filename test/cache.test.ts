@@ -20,6 +20,7 @@ import { systemClock } from '../src/clock.js';
 import type { Clock } from '../src/clock.js';
 import { createLogger } from '../src/log.js';
 import { CRASH_SECRET_PREFIX, cacheVersion, versionOf } from './fixtures/cache-versions.js';
+import { SEED, seededRandom } from './faults/report.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const KEY = 'correct horse battery staple 42';
@@ -636,6 +637,8 @@ describe('crash safety', () => {
   }
 
   let seed: Buffer;
+  /** The kill instants, seeded so a failing run can be replayed (FAULTS_SEED). */
+  const killAt = seededRandom(SEED);
 
   async function crashRound(t: TestContext, round: number): Promise<Round> {
     const dir = await fsp.mkdtemp(join(tmpdir(), 'kiosk-crash-'));
@@ -668,7 +671,7 @@ describe('crash safety', () => {
         });
         void closed.then(() => reject(new Error(`writer exited before starting: ${err}`)));
       });
-      await new Promise((r) => setTimeout(r, 2 + Math.random() * 98));
+      await new Promise((r) => setTimeout(r, 2 + killAt() * 98));
       child.kill('SIGKILL');
       const [code, signal] = await closed;
       assert.equal(signal, 'SIGKILL', `writer ended by itself (code ${code}): ${err}`);
@@ -704,6 +707,7 @@ describe('crash safety', () => {
   it(`${ROUNDS} SIGKILLs at random instants mid-write leave the old or the new cache, never a broken one`, { timeout: 120_000 }, async (t) => {
     // One encrypted version 0 for every keyed round (one key derivation here, one per child).
     seed = await new CacheCodec(KEY).encode(cacheVersion(0));
+    t.diagnostic(`kill instants seed ${SEED} (FAULTS_SEED=${SEED} repeats them)`);
     const results: Round[] = [];
     let next = 0;
     const started = performance.now();

@@ -3,7 +3,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tcpConnect } from 'node:net';
 import { connectAsync } from 'mqtt';
 import { createWebSocketStream, WebSocketServer } from 'ws';
@@ -14,15 +13,20 @@ import { MqttPublisher } from '../src/mqtt/publisher.js';
 import { Machine } from '../src/state.js';
 import { freePort, startBroker } from './helpers/broker.js';
 import { createCa } from './helpers/pki.js';
+import { eventually } from './helpers/wait.js';
 
 const ops = { refresh: async () => 'not_signed_in', signOut: async () => undefined, restartSignIn: () => undefined };
 
 function kiosk(t: { after(fn: () => unknown): void }, deviceId: string, env: Record<string, string>) {
   const config = loadConfig({ env: { KIOSK_CLIENT_ID: 'c', KIOSK_AUTHORITY: 'https://login.example.test/t/', KIOSK_DEVICE_ID: deviceId, ...env } }).config;
   const machine = new Machine(systemClock);
-  const publisher = new MqttPublisher({ config, machine, operations: ops, log: createLogger('silent'), version: 't', tuning: { reconnectPeriodMs: 200 } });
+  const logs: Array<{ msg: string }> = [];
+  const log = createLogger('debug', { write: (line: string) => void logs.push(JSON.parse(line) as { msg: string }) });
+  const publisher = new MqttPublisher({ config, machine, operations: ops, log, version: 't', tuning: { reconnectPeriodMs: 200 } });
   t.after(() => publisher.stop());
-  return { machine, publisher };
+  /** Connection attempts the broker or TLS refused so far. */
+  const refusals = (): number => logs.filter((l) => l.msg === 'MQTT connection problem').length;
+  return { machine, publisher, refusals };
 }
 
 test('mqtts:// with a test CA and a client certificate the broker requires', async (t) => {
@@ -50,8 +54,9 @@ test('mqtts:// with a test CA and a client certificate the broker requires', asy
   const late = await broker.observe({ filter: 'kiosk/lobby-tls/state' });
   assert.equal((await late.waitFor('kiosk/lobby-tls/state')).retain, true);
   assert.equal(good.publisher.mqttStatus(), 'connected');
-  await sleep(800);
   for (const [name, k] of [['no-cert', noCert], ['wrong-cert', wrongCert], ['untrusted', untrusted]] as const) {
+    // Refused, and refused again on the retry: not merely not connected yet.
+    await eventually(() => k.refusals() >= 2, 10_000, `${name} refused twice`);
     assert.equal(k.publisher.mqttStatus(), 'disconnected', name);
     assert.deepEqual(live.on(`kiosk/${name}/state`), [], name);
   }
@@ -99,9 +104,12 @@ test('password file and ACL: a kiosk publishes only under its own subtree', asyn
   await hostile.publishAsync('kiosk/lobby-8/state', '{"state":"signed_in"}', { qos: 1, retain: true }).catch(() => undefined);
   await hostile.publishAsync('kiosk/lobby-7/events', '{"event":"control"}', { qos: 1 });
   await live.waitFor('kiosk/lobby-7/events', (m) => m.text.includes('control'));
-  await sleep(300);
+  // The kiosk answers commands in order: once the operator's next one is answered, an answer to
+  // lobby-8's earlier request would have come before it.
+  await operator.publishAsync('kiosk/lobby-7/request/status', '{"transaction":"op-after"}', { qos: 1 });
+  await live.waitFor('kiosk/lobby-7/response/status', (m) => m.text.includes('op-after'));
   assert.deepEqual(live.on('kiosk/lobby-8/state'), [], 'nothing outside the own subtree got through');
-  assert.equal(live.on('kiosk/lobby-7/response/status').length, 1, 'only the operator was answered');
+  assert.deepEqual(live.on('kiosk/lobby-7/response/status').map((m) => JSON.parse(m.text).transaction), ['op', 'op-after'], 'only the operator was answered');
   assert.equal(seven.publisher.mqttStatus(), 'connected');
   assert.equal(impostor.publisher.mqttStatus(), 'disconnected');
   assert.deepEqual(live.on('kiosk/lobby-9/state'), []);
