@@ -256,6 +256,8 @@ export function loadConfig({ env = process.env, file, read = readText, host }: C
   if (problems.length > 0) throw new ConfigError(problems);
   // `kiosk-agent config` shows the resources in force, also when they come from KIOSK_SCOPES.
   if (config.tokenEndpoint) values.KIOSK_TOKEN_RESOURCES = config.tokenEndpoint.resources.join(' ');
+  // … and the device id in force, also when it comes from the hostname, BALENA_DEVICE_UUID or /etc/machine-id.
+  values.KIOSK_DEVICE_ID ??= config.deviceId;
   return Object.freeze({ config: deepFreeze(config), values: Object.freeze(values), warnings });
 }
 

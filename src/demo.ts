@@ -19,6 +19,11 @@ const PORTS_FILE = join(DIR, 'ports.json');
 /** The provider's ports on a first run; another free pair when these are taken, kept for the next runs. */
 const FIRST_PORTS = { idp: 48443, control: 48444 };
 const say = (line = ''): boolean => process.stderr.write(`${line}\n`);
+/**
+ * `npm run demo -- --public-host 192.168.1.20`: a phone on the same network scans the QR and signs in; the
+ * provider then listens on every address of this machine (its control API stays on 127.0.0.1).
+ */
+const publicHost = ((i) => (i < 0 ? undefined : process.argv[i + 1]))(process.argv.indexOf('--public-host'));
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -43,7 +48,7 @@ function savedPorts(): { idp: number; control: number } {
 /** The provider on the ports of the last run (a stable authority); on free ones when those are taken. */
 async function startProvider(): Promise<{ idp: Idp; moved: boolean }> {
   const ports = savedPorts();
-  const options = { dir: join(DIR, 'idp') };
+  const options = { dir: join(DIR, 'idp'), ...(publicHost === undefined ? {} : { publicHost, host: '0.0.0.0' }) };
   let idp: Idp;
   let moved = false;
   try {

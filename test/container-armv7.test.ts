@@ -30,7 +30,7 @@ test('linux/arm/v7 under emulation: the image builds, runs --version and config,
   const [major = 0, minor = 0] = nodeVersion.split('.').map(Number);
   assert.ok(major > 20 || (major === 20 && minor >= 19), `Node ${nodeVersion} is below the floor 20.19`);
   const config = await sh('docker', [
-    'run', '--rm', '--read-only', '-e', 'KIOSK_CLIENT_ID=c1a5e7d0-4b2f-4d8a-9e36-0f7b8c2d1a54', '-e', 'KIOSK_AUTHORITY=https://contoso.ciamlogin.com/', '-e', 'TZ=Europe/Berlin', ARMV7_IMAGE, 'config',
+    'run', '--rm', '--read-only', '-e', 'KIOSK_CLIENT_ID=c1a5e7d0-4b2f-4d8a-9e36-0f7b8c2d1a54', '-e', 'KIOSK_AUTHORITY=https://contoso.ciamlogin.com/', '-e', 'TZ=Europe/Berlin', '-e', 'KIOSK_DEVICE_ID=armv7-test', ARMV7_IMAGE, 'config',
   ]);
   assert.equal(config.code, 0, config.stderr);
   assert.equal((JSON.parse(config.stdout) as Record<string, string>).TZ, 'Europe/Berlin', 'the zone is known to this Node');
