@@ -253,6 +253,8 @@ export function loadConfig({ env = process.env, file, read = readText, host }: C
     problems.push('KIOSK_FRAMEBUFFER_GEOMETRY: required when KIOSK_FRAMEBUFFER is a plain file; set it to WIDTHxHEIGHTxBPP, e.g. 800x480x32');
   if (config.touch !== undefined && !config.displays.includes('framebuffer'))
     problems.push('KIOSK_TOUCH: the touchscreen works the framebuffer display; add framebuffer to KIOSK_DISPLAY, or unset KIOSK_TOUCH');
+  if (config.metrics && !config.displays.includes('web'))
+    problems.push('KIOSK_METRICS: /metrics is served by the kiosk page\'s server; add web to KIOSK_DISPLAY (it listens on KIOSK_WEB_HOST:KIOSK_WEB_PORT), or unset KIOSK_METRICS');
   if (problems.length > 0) throw new ConfigError(problems);
   // `kiosk-agent config` shows the resources in force, also when they come from KIOSK_SCOPES.
   if (config.tokenEndpoint) values.KIOSK_TOKEN_RESOURCES = config.tokenEndpoint.resources.join(' ');

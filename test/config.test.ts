@@ -202,7 +202,9 @@ test('KIOSK_TERMINAL_ROWS and KIOSK_METRICS: unset by default, checked when give
   const { config } = loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1' } });
   assert.equal(config.terminalRows, undefined);
   assert.equal(config.metrics, false);
-  assert.equal(loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_TERMINAL_ROWS: '30', KIOSK_METRICS: 'true' } }).config.terminalRows, 30);
+  assert.equal(loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_TERMINAL_ROWS: '30' } }).config.terminalRows, 30);
+  assert.equal(loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_METRICS: 'true', KIOSK_DISPLAY: 'framebuffer,web', KIOSK_FRAMEBUFFER: '/dev/fb0' } }).config.metrics, true);
+  assert.match(problemsOf({ ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_METRICS: 'true' }).join(), /KIOSK_METRICS: .*add web to KIOSK_DISPLAY/);
   assert.match(problemsOf({ ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_TERMINAL_ROWS: '2' }).join(), /KIOSK_TERMINAL_ROWS: .*4 to 1000/);
   assert.match(problemsOf({ ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_METRICS: 'maybe' }).join(), /KIOSK_METRICS/);
 });
