@@ -338,7 +338,7 @@ test('the site bridge carries kiosk topics to a central broker over verified TLS
   await p.mustCompose(['up', '-d', '--no-build', 'mosquitto', 'central']);
 
   const atCentral = connect(`mqtts://127.0.0.1:${centralPort}`, {
-    username: 'central-op', password: 'central-secret', ca: pki.caPem, servername: 'central.test', reconnectPeriod: 500,
+    username: 'central-op', password: 'central-secret', ca: pki.caPem, servername: 'central.test', protocolVersion: 5, reconnectPeriod: 500,
   });
   t.after(() => atCentral.endAsync(true));
   const central$ = new Observer(atCentral);

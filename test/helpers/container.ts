@@ -247,7 +247,7 @@ export async function project(t: TestContext, o: ProjectOptions = {}): Promise<P
       return id;
     },
     async observe(username, password, filter = 'kiosk/#') {
-      const client = connect(`mqtt://127.0.0.1:${ports.mqtt}`, { username, password, reconnectPeriod: 500, connectTimeout: 5_000 });
+      const client = connect(`mqtt://127.0.0.1:${ports.mqtt}`, { username, password, protocolVersion: 5, reconnectPeriod: 500, connectTimeout: 5_000 });
       const observer = new Observer(client);
       observers.push(observer);
       await client.subscribeAsync(filter, { qos: 1 });
