@@ -1,4 +1,5 @@
-# kiosk-agent container image: linux/amd64, linux/arm64 and linux/arm/v7 (see deploy/README.md).
+# kiosk-agent container image: linux/amd64, linux/arm64 and linux/arm/v7 (see deploy/README.md; all three are
+# built and run by test/container*.test.ts, arm64 and arm/v7 under qemu, arm/v7 on docker/armv7-base.sh's base).
 #
 #   docker build -t kiosk-agent .                  the agent (default target: runtime)
 #   docker build --target idp -t kiosk-agent-idp . the local identity provider, for the compose demo profile
@@ -70,9 +71,11 @@ ARG NODE_IMAGE
 ARG VERSION=unknown
 ARG REVISION=unknown
 ARG CREATED=unknown
+# KIOSK_TERMINAL=auto: no terminal display in `docker logs` beside a screen of the kiosk's own (SPEC §7).
 ENV NODE_ENV=production \
     KIOSK_CACHE_PATH=/data/token-cache.json \
-    KIOSK_WEB_HOST=0.0.0.0
+    KIOSK_WEB_HOST=0.0.0.0 \
+    KIOSK_TERMINAL=auto
 WORKDIR /app
 COPY package.json ./
 COPY --from=prod-deps /licenses ./licenses
@@ -85,6 +88,7 @@ EXPOSE 8080
 # SIGTERM (docker stop) makes the agent publish `stopped` and `offline`, flush its cache and exit 0
 # within 5 s. Node runs as PID 1 and handles the signal itself; it starts no child processes.
 STOPSIGNAL SIGTERM
+# In a container running `kiosk-agent watch` instead, health says so and passes: watch keeps no status.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["kiosk-agent", "health"]
 ENTRYPOINT ["kiosk-agent"]
 CMD ["run"]

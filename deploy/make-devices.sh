@@ -7,13 +7,15 @@
 #   devices/<id>/agent.env       the agent's env file, from deploy/agent.env.example
 #   devices/<id>/mqtt-password   the device's broker password (Docker secret)
 #   devices/<id>/compose.env     settings for docker-compose.yml on the device (--env-file, systemd unit)
-#   broker/passwd, broker/acl    the site broker's accounts (every device and the operator) and ACL
+#   broker/passwd, broker/acl    the site broker's accounts (every device, the operator, Home Assistant) and ACL
 #   operator.env                 MQTT_OPERATOR_USERNAME and MQTT_OPERATOR_PASSWORD
+#   homeassistant.env            MQTT_HA_USERNAME and MQTT_HA_PASSWORD: Home Assistant's MQTT integration
 # Copy devices/<id>/ to INSTALL_DIR on each device, and broker/ to INSTALL_DIR/broker on the broker's host.
 #
 # Run it again with more ids to add devices: existing passwords are kept, and broker/passwd always covers
 # every device in OUT. --rotate gives the named devices (or, with no ids, every device and the operator)
-# new passwords; --remove takes the named devices out.
+# new passwords; --remove takes the named devices out, and with --broker first clears what they left retained
+# there (availability, state, claims, Home Assistant discovery), so no ghost device stays behind.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -27,14 +29,20 @@ usage: $0 [options] DEVICE_ID...
   --mqtt-url URL         KIOSK_MQTT_URL: how devices reach the site broker (default mqtt://mosquitto:1883)
   --prefix P             MQTT topic prefix (default kiosk)
   --operator NAME        the operator's MQTT username (default operator)
+  --ha-user NAME         Home Assistant's MQTT username (default homeassistant)
   --install-dir DIR      where device files live on the devices (default /etc/kiosk-agent)
   --rotate               new passwords for the given devices; with no ids, for every device and the operator
   --remove               remove the given devices
+  --broker URL           with --remove: clear their retained topics on this broker first, with each device's
+                         own account (mqtt://host:1883, or mqtts://host:8883 with --broker-ca FILE); uses
+                         mosquitto_pub, or the eclipse-mosquitto:2 image when it is not installed
+  --broker-ca FILE       the broker's CA certificate for mqtts://
 USAGE
   exit 2
 }
 
-out=./site authority= client_id= mqtt_url= prefix=kiosk operator=operator install=/etc/kiosk-agent mode=add
+out=./site authority= client_id= mqtt_url= prefix=kiosk operator=operator ha_user=homeassistant install=/etc/kiosk-agent mode=add
+broker= broker_ca=
 ids=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -44,6 +52,9 @@ while [ $# -gt 0 ]; do
     --mqtt-url) mqtt_url=${2:?}; shift 2 ;;
     --prefix) prefix=${2:?}; shift 2 ;;
     --operator) operator=${2:?}; shift 2 ;;
+    --ha-user) ha_user=${2:?}; shift 2 ;;
+    --broker) broker=${2:?}; shift 2 ;;
+    --broker-ca) broker_ca=${2:?}; shift 2 ;;
     --install-dir) install=${2:?}; shift 2 ;;
     --rotate) mode=rotate; shift ;;
     --remove) mode=remove; shift ;;
@@ -56,6 +67,9 @@ done
 valid_id() { [[ "$1" =~ ^[A-Za-z0-9_-]{1,64}$ ]]; }
 for id in "${ids[@]}"; do valid_id "$id" || { echo "$0: device id \"$id\": use 1-64 letters, digits, _ and - (SPEC §3)" >&2; exit 2; }; done
 valid_id "$operator" || { echo "$0: operator name \"$operator\": use letters, digits, _ and -" >&2; exit 2; }
+valid_id "$ha_user" || { echo "$0: Home Assistant user \"$ha_user\": use letters, digits, _ and -" >&2; exit 2; }
+[ -z "$broker" ] || [ "$mode" = remove ] || { echo "$0: --broker goes with --remove" >&2; exit 2; }
+[[ -z "$broker" || "$broker" =~ ^mqtts?://[^/:]+(:[0-9]+)?/?$ ]] || { echo "$0: --broker \"$broker\": mqtt://host[:port] or mqtts://host[:port]" >&2; exit 2; }
 [[ "$prefix" =~ ^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$ ]] || { echo "$0: prefix \"$prefix\": topic levels of letters, digits, _ and -" >&2; exit 2; }
 [ "$mode" = rotate ] || [ ${#ids[@]} -gt 0 ] || [ -d "$out/devices" ] || usage
 
@@ -119,14 +133,41 @@ ENV
   fi
 }
 
+# Empty retained messages on what a device leaves retained: its state topics and its Home Assistant discovery
+# configs (device-based, and the per-entity ones of earlier versions), published with its own account.
+clear_retained() {
+  local id=$1 pass host port tls=() topics=()
+  pass=$(cat "$out/devices/$id/mqtt-password")
+  host=${broker#*://}; host=${host%/}; port=${host##*:}; host=${host%%:*}
+  [ "$port" != "$host" ] || port=
+  if [[ "$broker" == mqtts://* ]]; then port=${port:-8883}; tls=(--cafile "${broker_ca:?--broker-ca is needed for mqtts://}"); else port=${port:-1883}; fi
+  topics=("$prefix/$id/availability" "$prefix/$id/state" "$prefix/$id/claims" "homeassistant/device/$id/config"
+    "homeassistant/sensor/$id/sign_in_state/config" "homeassistant/sensor/$id/signed_in_user/config"
+    "homeassistant/button/$id/refresh/config" "homeassistant/button/$id/sign_out/config")
+  for topic in "${topics[@]}"; do
+    if command -v mosquitto_pub >/dev/null 2>&1; then
+      mosquitto_pub -h "$host" -p "$port" "${tls[@]}" -u "$id" -P "$pass" -q 1 -r -n -t "$topic"
+    else
+      local mount=()
+      [ -z "$broker_ca" ] || { mount=(-v "$(cd "$(dirname "$broker_ca")" && pwd)/$(basename "$broker_ca"):/ca.pem:ro"); tls=(--cafile /ca.pem); }
+      docker run --rm --network host "${mount[@]}" "${MOSQUITTO_IMAGE:-eclipse-mosquitto:2}" \
+        mosquitto_pub -h "$host" -p "$port" "${tls[@]}" -u "$id" -P "$pass" -q 1 -r -n -t "$topic"
+    fi || { echo "$0: could not clear $topic on $broker; $id is kept (fix the broker address or credentials, or drop --broker)" >&2; exit 1; }
+  done
+  echo "$0: cleared the retained topics of $id on $broker" >&2
+}
+
 case "$mode" in
   remove)
     [ ${#ids[@]} -gt 0 ] || usage
-    for id in "${ids[@]}"; do rm -rf "${out:?}/devices/$id"; done ;;
+    for id in "${ids[@]}"; do
+      if [ -n "$broker" ] && [ -s "$out/devices/$id/mqtt-password" ]; then clear_retained "$id"; fi
+      rm -rf "${out:?}/devices/$id"
+    done ;;
   rotate)
     if [ ${#ids[@]} -eq 0 ]; then
       for d in "$out"/devices/*/; do [ -d "$d" ] && ids+=("$(basename "$d")"); done
-      rm -f "$out/operator.env"
+      rm -f "$out/operator.env" "$out/homeassistant.env"
     fi
     for id in "${ids[@]}"; do [ -d "$out/devices/$id" ] || { echo "$0: no device $id in $out" >&2; exit 2; }; write_device "$id"; done ;;
   add)
@@ -139,17 +180,24 @@ if [ -s "$out/operator.env" ] && grep -qx "MQTT_OPERATOR_USERNAME=$operator" "$o
 fi
 chmod 0600 "$out/operator.env"
 op_pass=$(sed -n 's/^MQTT_OPERATOR_PASSWORD=//p' "$out/operator.env")
+# Home Assistant's account, kept likewise (rotated with everything else).
+if [ -s "$out/homeassistant.env" ] && grep -qx "MQTT_HA_USERNAME=$ha_user" "$out/homeassistant.env"; then :; else
+  printf 'MQTT_HA_USERNAME=%s\nMQTT_HA_PASSWORD=%s\n' "$ha_user" "$(secret)" > "$out/homeassistant.env"
+fi
+chmod 0600 "$out/homeassistant.env"
+ha_pass=$(sed -n 's/^MQTT_HA_PASSWORD=//p' "$out/homeassistant.env")
 
 # The broker's ACL for this prefix and operator (from docker/mosquitto/acl) and its password file.
 sed -e "s#^\(pattern [a-z]* \)kiosk/#\1$prefix/#" -e "s#^\(topic [a-z]* \)kiosk/#\1$prefix/#" \
-  -e "s#^user operator\$#user $operator#" "$root/docker/mosquitto/acl" > "$out/broker/acl"
+  -e "s#^user operator\$#user $operator#" -e "s#^user homeassistant\$#user $ha_user#" "$root/docker/mosquitto/acl" > "$out/broker/acl"
 chmod 0644 "$out/broker/acl"
 {
   printf '%s:%s\n' "$operator" "$op_pass"
+  printf '%s:%s\n' "$ha_user" "$ha_pass"
   for d in "$out"/devices/*/; do
     [ -d "$d" ] || continue
     id=$(basename "$d")
-    [ "$id" != "$operator" ] || { echo "$0: device id $id is the operator's name" >&2; exit 2; }
+    [ "$id" != "$operator" ] && [ "$id" != "$ha_user" ] || { echo "$0: device id $id is the operator's or Home Assistant's name" >&2; exit 2; }
     printf '%s:%s\n' "$id" "$(cat "$d/mqtt-password")"
   done
 } | "$root/docker/mosquitto/make-passwd.sh" "$out/broker/passwd"

@@ -8,6 +8,7 @@ import { kioskActions } from './kiosk-actions.js';
 import { DEFAULT_TIMINGS, Lifecycle } from './lifecycle.js';
 import type { Timings } from './lifecycle.js';
 import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
 import { MqttPublisher } from './mqtt/publisher.js';
 import { Scheduler } from './schedule.js';
 import { Machine } from './state.js';
@@ -43,6 +44,8 @@ export class Agent {
   private readonly tokenEndpoint?: TokenEndpoint;
   private readonly shutdown = new AbortController();
   private displays?: { stop(): Promise<void> };
+  /** Absent unless KIOSK_METRICS=true. */
+  private readonly metrics?: Metrics;
   private readonly log: Logger;
 
   constructor(private readonly d: AgentDeps) {
@@ -98,11 +101,16 @@ export class Agent {
       tokenEndpointStatus: () => this.tokenEndpoint?.status(),
       cache: d.config.remember ? 'file' : 'memory',
     });
+    if (d.config.metrics)
+      this.metrics = new Metrics({
+        machine: this.machine, version: d.version ?? '0.0.0', deviceId: d.config.deviceId, now: () => clock.now(), mqttStatus: () => this.mqtt?.mqttStatus() ?? 'disabled',
+      });
   }
 
   async start(): Promise<void> {
     this.displays = startDisplays(this.machine, {
       config: this.d.config, log: this.log, clock: this.d.clock ?? systemClock, stdout: this.d.stdout, actions: kioskActions(this.machine, this.lifecycle),
+      metrics: this.metrics && (() => this.metrics!.text()),
     });
     // MQTT.js loads while the status file and provider metadata are read; sign-in starts once it is
     // loaded (never waiting for the broker itself), so the broker can still hear `starting`.
@@ -127,5 +135,6 @@ export class Agent {
     await this.auth.flush();
     await this.mqtt?.stop();
     await Promise.allSettled([this.displays?.stop(), this.status.stop()]);
+    this.metrics?.stop();
   }
 }

@@ -1,7 +1,7 @@
-import { hostname } from 'node:os';
 import cron from 'node-cron';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import type { Config, TokenEndpointConfig } from './config.js';
+import type { DefaultDeviceId } from './device-id.js';
 import { messageOf } from './errors.js';
 import { normalizeResource, resourceOfScope } from './resources.js';
 import { PEM_FILE_LIMIT, readSmallFile } from './small-file.js';
@@ -106,11 +106,14 @@ export class Validator {
     return out;
   }
 
-  deviceId(name: string): string {
+  /** `fallback`: where the id comes from when the setting is unset (src/device-id.ts), or why it must be set. */
+  deviceId(name: string, fallback: DefaultDeviceId): string {
     const given = this.values[name];
-    const value = given ?? hostname().split('.')[0] ?? '';
+    if (given === undefined && 'problem' in fallback) return this.fail(name, fallback.problem, 'invalid');
+    const value = given ?? ('id' in fallback ? fallback.id : '');
+    const from = given === undefined && 'from' in fallback ? ` (${fallback.from})` : '';
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(value))
-      return this.fail(name, `"${shown(value)}"${given === undefined ? ' (the hostname)' : ''} may only use letters, digits, "_" and "-" (1 to 64); set KIOSK_DEVICE_ID`, 'invalid');
+      return this.fail(name, `"${shown(value)}"${from} may only use letters, digits, "_" and "-" (1 to 64); set KIOSK_DEVICE_ID`, 'invalid');
     return value;
   }
 

@@ -1,5 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { DISPLAY_NAMES, shown, Validator, withoutPassword } from './config-checks.js';
+import { defaultDeviceId, realHost } from './device-id.js';
+import type { HostFacts } from './device-id.js';
 import type { DisplayName } from './config-checks.js';
 import { ConfigError, messageOf } from './errors.js';
 import { readSmallText } from './small-file.js';
@@ -70,6 +72,10 @@ export interface Config {
    * space (KIOSK_TOUCH_RANGE; undefined: the screen's pixels). Absent: no touch.
    */
   readonly touch?: { readonly path: string; readonly range?: { readonly width: number; readonly height: number } };
+  /** Rows of a TTY the terminal display draws on, from the top; the rest is left as it is (KIOSK_TERMINAL_ROWS). */
+  readonly terminalRows?: number;
+  /** `GET /metrics` on the kiosk page's server (KIOSK_METRICS). */
+  readonly metrics: boolean;
 }
 
 export interface TokenEndpointConfig {
@@ -130,6 +136,8 @@ export const SETTINGS: Readonly<Record<string, string | undefined>> = {
   TZ: 'UTC',
   KIOSK_TOUCH: undefined,
   KIOSK_TOUCH_RANGE: undefined,
+  KIOSK_TERMINAL_ROWS: undefined,
+  KIOSK_METRICS: 'false',
 };
 
 /** Settings whose values are masked wherever configuration is printed. */
@@ -148,6 +156,8 @@ export interface ConfigSources {
   /** Path given with `--config`. */
   file?: string;
   read?: (path: string) => string;
+  /** Hostname, mounts and environment the default device id comes from (tests give their own). */
+  host?: HostFacts;
 }
 
 /** Regular files of at most 64 KiB: `/dev/zero`, a FIFO or a huge file is refused by name, never read. */
@@ -155,7 +165,7 @@ const readText = (path: string): string => readSmallText(path);
 
 
 /** Reads environment, `NAME_FILE` secrets and an optional JSON file once; every problem is reported together. */
-export function loadConfig({ env = process.env, file, read = readText }: ConfigSources = {}): LoadedConfig {
+export function loadConfig({ env = process.env, file, read = readText, host }: ConfigSources = {}): LoadedConfig {
   const problems: string[] = [];
   const warnings: string[] = [];
   const fromFile = file === undefined ? {} : readJsonFile(file, read, problems);
@@ -187,7 +197,7 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
   const cachePath = resolve(v.text('KIOSK_CACHE_PATH'));
   const authority = v.authority('KIOSK_AUTHORITY');
   const mqttOff = values.KIOSK_MQTT_URL === 'off';
-  const deviceId = v.deviceId('KIOSK_DEVICE_ID');
+  const deviceId = v.deviceId('KIOSK_DEVICE_ID', values.KIOSK_DEVICE_ID === undefined ? defaultDeviceId(host ?? realHost(env)) : { id: '', from: '' });
   const scopes = v.words('KIOSK_SCOPES', /^[^\s"]+$/, 'scopes separated by spaces, e.g. "openid profile offline_access"');
   const config: Config = {
     clientId: v.clientId('KIOSK_CLIENT_ID'),
@@ -234,6 +244,8 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
     remember: v.boolean('KIOSK_REMEMBER'),
     timeZone: v.timeZone('TZ'),
     touch: v.optional('KIOSK_TOUCH') === undefined ? undefined : { path: v.text('KIOSK_TOUCH'), range: v.size('KIOSK_TOUCH_RANGE') },
+    terminalRows: v.optionalInteger('KIOSK_TERMINAL_ROWS', 4, 1000, 'a number of rows from 4 to 1000 (unset: the whole screen)'),
+    metrics: v.boolean('KIOSK_METRICS'),
   };
   if ((config.mqtt.cert === undefined) !== (config.mqtt.key === undefined))
     problems.push('KIOSK_MQTT_CERT: a client certificate needs both KIOSK_MQTT_CERT and KIOSK_MQTT_KEY; set both or neither');
@@ -241,9 +253,13 @@ export function loadConfig({ env = process.env, file, read = readText }: ConfigS
     problems.push('KIOSK_FRAMEBUFFER_GEOMETRY: required when KIOSK_FRAMEBUFFER is a plain file; set it to WIDTHxHEIGHTxBPP, e.g. 800x480x32');
   if (config.touch !== undefined && !config.displays.includes('framebuffer'))
     problems.push('KIOSK_TOUCH: the touchscreen works the framebuffer display; add framebuffer to KIOSK_DISPLAY, or unset KIOSK_TOUCH');
+  if (config.metrics && !config.displays.includes('web'))
+    problems.push('KIOSK_METRICS: /metrics is served by the kiosk page\'s server; add web to KIOSK_DISPLAY (it listens on KIOSK_WEB_HOST:KIOSK_WEB_PORT), or unset KIOSK_METRICS');
   if (problems.length > 0) throw new ConfigError(problems);
   // `kiosk-agent config` shows the resources in force, also when they come from KIOSK_SCOPES.
   if (config.tokenEndpoint) values.KIOSK_TOKEN_RESOURCES = config.tokenEndpoint.resources.join(' ');
+  // … and the device id in force, also when it comes from the hostname, BALENA_DEVICE_UUID or /etc/machine-id.
+  values.KIOSK_DEVICE_ID ??= config.deviceId;
   return Object.freeze({ config: deepFreeze(config), values: Object.freeze(values), warnings });
 }
 

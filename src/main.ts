@@ -100,6 +100,8 @@ async function main(): Promise<void> {
       return;
     }
     case 'health': {
+      if ((await import('./pid-one.js')).pidOneRunsWatch())
+        return void process.stdout.write('healthy (kiosk-agent watch: no agent here to check; it keeps no status)\n');
       const { checkHealth, healthNotes } = await import('./health.js');
       const { stateDir } = configure(invocation.configFile).config;
       const problems = await checkHealth(stateDir);

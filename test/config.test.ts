@@ -175,3 +175,36 @@ test('the touchscreen: a path and the size of its coordinates, only with the fra
   for (const range of ['4096', '0x100', '100x99999', '4096X4096'])
     assert.match(problemsOf({ ...fb, KIOSK_TOUCH: '/dev/input/event0', KIOSK_TOUCH_RANGE: range }).join('\n'), /^KIOSK_TOUCH_RANGE: .*WIDTHxHEIGHT/m, range);
 });
+
+test('KIOSK_DEVICE_ID unset: the hostname outside a container; in one BALENA_DEVICE_UUID, a mounted /etc/machine-id, else exit 78 naming the fix', () => {
+  // The host facts of a container, as /proc/self/mountinfo and the files read there show them.
+  const mountinfo = (points: string[]): string => points.map((p, i) => `${100 + i} 1 254:0 /x ${p} rw - ext4 /dev/vda rw`).join('\n');
+  const host = (name: string, points: string[], files: Record<string, string> = {}, env: Record<string, string> = {}) => ({
+    hostname: name,
+    env,
+    read: (path: string) => (path === '/proc/self/mountinfo' ? mountinfo(points) : files[path]),
+  });
+  const machineId = '3f2a9c0d4b5e6f708192a3b4c5d6e7f8';
+  const id = (h: ReturnType<typeof host>): string => loadConfig({ env: base, host: h }).config.deviceId;
+  assert.equal(id(host('lobby-1.example.lan', ['/'])), 'lobby-1', 'a machine of its own: the hostname');
+  assert.equal(id(host('kiosk-7', ['/', '/etc/hostname'])), 'kiosk-7', 'a container given a hostname keeps it');
+  assert.equal(id(host('0123456789ab', ['/', '/etc/hostname'], {}, { BALENA_DEVICE_UUID: 'a1b2c3d4e5f60718293a4b5c6d7e8f90' })), 'a1b2c3d4e5f60718293a4b5c6d7e8f90');
+  assert.equal(id(host('0123456789ab', ['/', '/etc/hostname', '/etc/machine-id'], { '/etc/machine-id': `${machineId}\n` })), machineId);
+  // The image's own machine-id (not mounted) is the same in every container: never used.
+  assert.throws(
+    () => loadConfig({ env: base, host: host('0123456789ab', ['/', '/etc/hostname'], { '/etc/machine-id': `${machineId}\n` }) }),
+    (e: unknown) => e instanceof ConfigError && e.exitCode === 78 && /KIOSK_DEVICE_ID: required in a container.*\/etc\/machine-id:\/etc\/machine-id:ro/.test(e.problems.join()),
+  );
+  assert.equal(loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'set' }, host: host('0123456789ab', ['/etc/hostname']) }).config.deviceId, 'set');
+});
+
+test('KIOSK_TERMINAL_ROWS and KIOSK_METRICS: unset by default, checked when given', () => {
+  const { config } = loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1' } });
+  assert.equal(config.terminalRows, undefined);
+  assert.equal(config.metrics, false);
+  assert.equal(loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_TERMINAL_ROWS: '30' } }).config.terminalRows, 30);
+  assert.equal(loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_METRICS: 'true', KIOSK_DISPLAY: 'framebuffer,web', KIOSK_FRAMEBUFFER: '/dev/fb0' } }).config.metrics, true);
+  assert.match(problemsOf({ ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_METRICS: 'true' }).join(), /KIOSK_METRICS: .*add web to KIOSK_DISPLAY/);
+  assert.match(problemsOf({ ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_TERMINAL_ROWS: '2' }).join(), /KIOSK_TERMINAL_ROWS: .*4 to 1000/);
+  assert.match(problemsOf({ ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_METRICS: 'maybe' }).join(), /KIOSK_METRICS/);
+});

@@ -24,7 +24,7 @@ test('linux/arm64 under emulation: the image builds, runs --version and config, 
   const version = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   assert.equal((await must('docker', ['run', '--rm', '--read-only', ARM64_IMAGE, '--version'])).trim(), version);
   const config = await sh('docker', [
-    'run', '--rm', '--read-only', '-e', 'KIOSK_CLIENT_ID=c1a5e7d0-4b2f-4d8a-9e36-0f7b8c2d1a54', '-e', 'KIOSK_AUTHORITY=https://contoso.ciamlogin.com/', ARM64_IMAGE, 'config',
+    'run', '--rm', '--read-only', '-e', 'KIOSK_CLIENT_ID=c1a5e7d0-4b2f-4d8a-9e36-0f7b8c2d1a54', '-e', 'KIOSK_AUTHORITY=https://contoso.ciamlogin.com/', '-e', 'KIOSK_DEVICE_ID=arm64-test', ARM64_IMAGE, 'config',
   ]);
   assert.equal(config.code, 0, config.stderr);
   assert.equal((JSON.parse(config.stdout) as Record<string, string>).KIOSK_AUTHORITY, 'https://contoso.ciamlogin.com/');

@@ -3,6 +3,9 @@ import { appendFile, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'mqtt';
 import { freePort, Observer } from './helpers/broker.js';
@@ -51,6 +54,32 @@ test('docker-compose config validates docker-compose.yml, its demo profile and e
   for (const name of ['mosquitto:', 'agent:', 'idp:', '127.0.0.1:1883:1883', '127.0.0.1:8443:8443', '127.0.0.1:8080:8080']) assert.ok(config.includes(name), `config lacks ${name}`);
   const wide = await must(cmd, [...pre, 'config'], { env: { ...env, MQTT_HOST_BIND: '0.0.0.0', MQTT_HOST_PORT: '11883' } });
   assert.ok(wide.includes('0.0.0.0:11883:1883'), 'MQTT_HOST_BIND and MQTT_HOST_PORT set the broker address');
+});
+
+test('a busy default port: docker-compose fails with the error the compose file and the README explain, and docker/demo-ports.env moves every port', async (t) => {
+  if (!(await needEngine(t))) return;
+  const [cmd, pre] = composeCommand();
+  // What the documents tell a person whose machine runs its own Mosquitto on the broker's port.
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const composeFile = await readFile(join(ROOT, 'docker-compose.yml'), 'utf8');
+  for (const [name, text] of [['README.md', readme], ['docker-compose.yml', composeFile]] as const) {
+    assert.match(text, /address already in use/, `${name} quotes the error`);
+    assert.match(text, /port is already allocated/, `${name} quotes the error for a port another container holds`);
+    assert.match(text, /--env-file docker\/demo-ports\.env/, `${name} says how to move the ports`);
+  }
+  const moved = await must(cmd, [...pre, '--env-file', 'docker/demo-ports.env', '--profile', 'demo', 'config'], { env: composeEnv({ COMPOSE_PROJECT_NAME: `katports${process.pid}` }) });
+  for (const port of ['127.0.0.1:11883:1883', '127.0.0.1:18443:8443', '127.0.0.1:18444:8444', '127.0.0.1:18080:8080', 'https://127.0.0.1:18443/device']) assert.ok(moved.includes(port), `moved config lacks ${port}`);
+
+  // The port held by a process of the machine's own, as a system Mosquitto holds 1883.
+  const holder = createServer().listen(0, '127.0.0.1');
+  await once(holder, 'listening');
+  t.after(() => new Promise((resolve) => holder.close(resolve)));
+  const busy = (holder.address() as AddressInfo).port;
+  const p = await project(t, { env: { MQTT_HOST_PORT: String(busy) } });
+  const up = await p.compose(['up', '-d', '--no-build', 'mosquitto'], 120_000);
+  t.diagnostic(`docker-compose said: ${(up.stdout + up.stderr).trim().split('\n').slice(-2).join(' / ')}`);
+  assert.notEqual(up.code, 0, 'up fails on a busy port');
+  assert.match(up.stdout + up.stderr, /address already in use|port is already allocated/, 'the error the documents explain');
 });
 
 test('without the demo profile the agent needs a real authority in its env file: exit 78 naming KIOSK_AUTHORITY', async (t) => {
@@ -309,7 +338,7 @@ test('the site bridge carries kiosk topics to a central broker over verified TLS
   await p.mustCompose(['up', '-d', '--no-build', 'mosquitto', 'central']);
 
   const atCentral = connect(`mqtts://127.0.0.1:${centralPort}`, {
-    username: 'central-op', password: 'central-secret', ca: pki.caPem, servername: 'central.test', reconnectPeriod: 500,
+    username: 'central-op', password: 'central-secret', ca: pki.caPem, servername: 'central.test', protocolVersion: 5, reconnectPeriod: 500,
   });
   t.after(() => atCentral.endAsync(true));
   const central$ = new Observer(atCentral);
@@ -323,7 +352,23 @@ test('the site bridge carries kiosk topics to a central broker over verified TLS
   await kiosk.client.publishAsync('kiosk/kiosk-demo/state', '{"state":"signed_in"}', { qos: 1, retain: true });
   const up = await central$.waitFor('kiosk/kiosk-demo/state', () => true, 15_000);
   assert.equal(up.text, '{"state":"signed_in"}');
-  // Down: an operator's command at the central cluster reaches the kiosk.
-  await atCentral.publishAsync('kiosk/kiosk-demo/request/status', '{"transaction":"t1"}', { qos: 1 });
-  assert.equal((await kiosk.waitFor('kiosk/kiosk-demo/request/status', () => true, 15_000)).text, '{"transaction":"t1"}');
+  // Down: an operator's command at the central cluster reaches the kiosk, with its MQTT 5 response topic and
+  // correlation data (the bridge speaks MQTT 5), so mosquitto_rr works across it.
+  const responseTopic = 'kiosk/kiosk-demo/response/status/central-op';
+  await atCentral.publishAsync('kiosk/kiosk-demo/request/status', '{"transaction":"t1"}', { qos: 1, properties: { responseTopic, correlationData: Buffer.from('c1') } });
+  const command = await kiosk.waitFor('kiosk/kiosk-demo/request/status', () => true, 15_000);
+  assert.equal(command.text, '{"transaction":"t1"}');
+  assert.equal(command.properties?.responseTopic, responseTopic);
+  assert.equal(command.properties?.correlationData?.toString(), 'c1');
+  await kiosk.client.publishAsync(responseTopic, '{"status":"ok"}', { qos: 1, properties: { correlationData: Buffer.from('c1') } });
+  const answer = await central$.waitFor(responseTopic, () => true, 15_000);
+  assert.equal(answer.properties?.correlationData?.toString(), 'c1', 'the answer carries the correlation data back');
+
+  // A central Home Assistant: the kiosk's discovery config goes up retained, Home Assistant's birth comes down.
+  await atCentral.subscribeAsync('homeassistant/#', { qos: 1 });
+  const status = await p.observe(demo.MQTT_KIOSK_USERNAME ?? '', demo.MQTT_KIOSK_PASSWORD ?? '', 'homeassistant/status');
+  await kiosk.client.publishAsync('homeassistant/device/kiosk-demo/config', '{"device":{"identifiers":["kiosk_agent_kiosk-demo"]}}', { qos: 1, retain: true });
+  assert.match((await central$.waitFor('homeassistant/device/kiosk-demo/config', () => true, 15_000)).text, /kiosk_agent_kiosk-demo/);
+  await atCentral.publishAsync('homeassistant/status', 'online', { qos: 1 });
+  assert.equal((await status.waitFor('homeassistant/status', () => true, 15_000)).text, 'online');
 });

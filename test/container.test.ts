@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { AGENT_IMAGE, buildImages, IDP_IMAGE, inspect, must, needEngine, ROOT, sh, waitHealthy } from './helpers/container.js';
 
 /** A valid configuration whose provider cannot be reached: the agent runs and stays `offline`. */
-const OFFLINE_ENV = ['-e', 'KIOSK_CLIENT_ID=c1a5e7d0-4b2f-4d8a-9e36-0f7b8c2d1a54', '-e', 'KIOSK_AUTHORITY=https://127.0.0.1:9/tenant/', '-e', 'KIOSK_LOG_LEVEL=warn'];
+const SETTINGS = ['-e', 'KIOSK_CLIENT_ID=c1a5e7d0-4b2f-4d8a-9e36-0f7b8c2d1a54', '-e', 'KIOSK_AUTHORITY=https://127.0.0.1:9/tenant/'];
+const OFFLINE_ENV = [...SETTINGS, '-e', 'KIOSK_DEVICE_ID=container-test', '-e', 'KIOSK_LOG_LEVEL=warn'];
 const HARDENED = ['--read-only', '--tmpfs', '/tmp', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true'];
 
 const version = async (): Promise<string> => (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -100,4 +101,67 @@ test('runs as non-root with a read-only root filesystem: --version, config, heal
   assert.ok(stopMs < 5_000, `docker stop took ${stopMs} ms`);
   const logs = await sh('docker', ['logs', id]);
   assert.match(logs.stdout, /stopped/i, 'the display shows the stop');
+});
+
+test('in a container the device id is set, or comes from BALENA_DEVICE_UUID, a mounted /etc/machine-id or a given hostname; the random hostname is refused', async (t) => {
+  if (!(await needEngine(t))) return;
+  await buildImages();
+  const deviceId = async (...args: string[]): Promise<{ code: number; id?: string | null; stderr: string }> => {
+    const r = await sh('docker', ['run', '--rm', ...HARDENED, ...SETTINGS, ...args, AGENT_IMAGE, 'config']);
+    return { code: r.code, id: r.code === 0 ? (JSON.parse(r.stdout) as Record<string, string | null>).KIOSK_DEVICE_ID : undefined, stderr: r.stderr };
+  };
+  const random = await deviceId();
+  assert.equal(random.code, 78, 'the container id as hostname is no device id');
+  assert.match(random.stderr, /KIOSK_DEVICE_ID: required in a container.*\/etc\/machine-id:\/etc\/machine-id:ro/);
+  assert.equal((await deviceId('-e', 'KIOSK_DEVICE_ID=lobby-1')).id, 'lobby-1');
+  assert.equal((await deviceId('-e', 'BALENA_DEVICE_UUID=a1b2c3d4e5f60718293a4b5c6d7e8f90')).id, 'a1b2c3d4e5f60718293a4b5c6d7e8f90');
+  assert.equal((await deviceId('--hostname', 'kiosk-7')).id, 'kiosk-7');
+  const dir = await mkdtemp(join(tmpdir(), 'kiosk-machine-id-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'machine-id'), '3f2a9c0d4b5e6f708192a3b4c5d6e7f8\n');
+  await chmod(join(dir, 'machine-id'), 0o444);
+  const mounted = await deviceId('-v', `${dir}/machine-id:/etc/machine-id:ro`);
+  assert.equal(mounted.id, '3f2a9c0d4b5e6f708192a3b4c5d6e7f8', mounted.stderr);
+  // The same mounted file in a second container: the same id (it survives a recreate).
+  assert.equal((await deviceId('-v', `${dir}/machine-id:/etc/machine-id:ro`)).id, mounted.id);
+});
+
+test('kiosk-agent watch from the agent image turns healthy (it has no agent to check), and its logs are its view only', async (t) => {
+  if (!(await needEngine(t))) return;
+  await buildImages();
+  const id = (
+    await must('docker', ['run', '-d', ...HARDENED, '--health-interval', '1s', '--health-start-period', '0s', AGENT_IMAGE, 'watch', '--url', 'mqtt://127.0.0.1:9'])
+  ).trim();
+  t.after(() => sh('docker', ['rm', '-f', '-v', id]));
+  const tookMs = await waitHealthy(id, 30_000);
+  t.diagnostic(`watch container healthy ${tookMs} ms after start`);
+  assert.match((await must('docker', ['exec', id, 'kiosk-agent', 'health'])).trim(), /^healthy \(kiosk-agent watch/);
+  const logs = await sh('docker', ['logs', id]);
+  assert.match(logs.stdout, /kiosk-agent watch +mqtt:\/\/127\.0\.0\.1:9/);
+});
+
+test('KIOSK_TERMINAL=auto in the image: beside the kiosk page, docker logs holds the JSON logs and no screen; alone, the terminal stays', async (t) => {
+  if (!(await needEngine(t))) return;
+  await buildImages();
+  const started: string[] = [];
+  t.after(async () => {
+    for (const c of started) await sh('docker', ['rm', '-f', '-v', c]);
+  });
+  const logsOf = async (display: string): Promise<{ stdout: string; stderr: string }> => {
+    const id = (await must('docker', ['run', '-d', ...HARDENED, ...OFFLINE_ENV, '-e', 'KIOSK_MQTT_URL=off', '-e', 'KIOSK_LOG_LEVEL=info', '-e', `KIOSK_DISPLAY=${display}`, AGENT_IMAGE])).trim();
+    started.push(id);
+    let logs = await sh('docker', ['logs', id]);
+    for (let i = 0; i < 60 && !/"state":"offline"/.test(logs.stderr); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      logs = await sh('docker', ['logs', id]);
+    }
+    await must('docker', ['stop', '--time', '10', id]);
+    return sh('docker', ['logs', id]);
+  };
+  const beside = await logsOf('terminal,web');
+  assert.equal(beside.stdout, '', 'no screen in docker logs beside the kiosk page');
+  assert.match(beside.stderr, /terminal display left out/);
+  for (const line of beside.stderr.trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), `a JSON log line: ${line}`);
+  const alone = await logsOf('terminal');
+  assert.match(alone.stdout, /Waiting for network|Stopped/i, 'the terminal alone still shows the kiosk');
 });

@@ -201,3 +201,25 @@ test('end to end on a TTY: the machine state reaches the screen and the QR scans
   assert.match(text, /Stopped/);
   assert.ok(text.endsWith('\x1b[0m\x1b[?25h\r\n'), 'cursor shown again on stop');
 });
+
+test('KIOSK_TERMINAL=auto (the image\'s default): no terminal on a non-TTY stdout beside a screen of its own; a TTY, or the terminal alone, keeps it', async () => {
+  const pipe = (isTTY: boolean) => Object.assign(new Writable({ write: (_c, _e, done) => done() }), { isTTY, columns: 80, rows: 24 });
+  const run = async (env: Record<string, string>, isTTY: boolean): Promise<{ started: string[]; logs: LogLine[] }> => {
+    const { deps, machine, logs } = setup(env, pipe(isTTY));
+    const terminal = recorder('terminal');
+    const web = recorder('web');
+    const framebuffer = recorder('framebuffer');
+    const running = startDisplays(machine, deps, { terminal: terminal.factory, web: web.factory, framebuffer: framebuffer.factory });
+    await sleep(20);
+    await running.stop();
+    const started = [['terminal', terminal], ['web', web], ['framebuffer', framebuffer]].filter(([, r]) => (r as ReturnType<typeof recorder>).starts() > 0).map(([n]) => n as string);
+    return { started, logs };
+  };
+  const leftOut = await run({ KIOSK_DISPLAY: 'terminal,web', KIOSK_TERMINAL: 'auto' }, false);
+  assert.deepEqual(leftOut.started, ['web']);
+  assert.ok(leftOut.logs.some((l) => /terminal display left out/.test(l.msg)), 'the log says why');
+  assert.deepEqual((await run({ KIOSK_DISPLAY: 'terminal,framebuffer', KIOSK_TERMINAL: 'auto', KIOSK_FRAMEBUFFER_GEOMETRY: '800x480x32' }, false)).started, ['framebuffer']);
+  assert.deepEqual((await run({ KIOSK_DISPLAY: 'terminal,web', KIOSK_TERMINAL: 'auto' }, true)).started, ['terminal', 'web'], 'a TTY keeps it');
+  assert.deepEqual((await run({ KIOSK_DISPLAY: 'terminal', KIOSK_TERMINAL: 'auto' }, false)).started, ['terminal'], 'alone it stays');
+  assert.deepEqual((await run({ KIOSK_DISPLAY: 'terminal,web' }, false)).started, ['terminal', 'web'], 'KIOSK_TERMINAL=- always draws on stdout');
+});

@@ -11,7 +11,7 @@ import type { TestContext } from 'node:test';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
 import type { JSONWebKeySet } from 'jose';
 import { startIdp } from '../src/idp/server.js';
-import { runMsalDeviceCode, startTestIdp } from './helpers/idp.js';
+import { runMsalDeviceCode, startTestIdp, wire } from './helpers/idp.js';
 import type { TestIdp, WireResponse } from './helpers/idp.js';
 
 const CLIENT_ID = 'idp-test-client';
@@ -572,4 +572,20 @@ test('real @azure/msal-node: device code sign-in then acquireTokenSilent(forceRe
   assert.equal(calls[1], 'devicecode::200');
   assert.ok(calls.includes('token:device_code:200'), calls.join(' '));
   assert.equal(calls.at(-1), 'token:refresh_token:200');
+});
+
+test('--public-host: the verification page (and so the QR) names the host phones reach, with TLS verified; the authority stays', async (t) => {
+  const idp = await startTestIdp({ publicHost: 'kiosk-lab.local' });
+  t.after(() => idp.close());
+  assert.match(idp.authority, /^https:\/\/127\.0\.0\.1:\d+\//, 'the agent keeps its authority');
+  const answer = await idp.wire('oauth2/v2.0/devicecode', { form: { client_id: 'kiosk-test', scope: 'openid offline_access' } });
+  assert.equal(answer.status, 200, answer.text);
+  const uri = String(answer.json.verification_uri);
+  assert.equal(uri, `https://kiosk-lab.local:${new URL(idp.authority).port}/device`);
+  assert.equal(answer.json.verification_uri_complete, `${uri}?user_code=${String(answer.json.user_code)}`);
+  // A phone opening it: name resolution sends kiosk-lab.local to this provider; the certificate names it.
+  const page = await wire(uri, readFileSync(idp.caFile, 'utf8'), { connectTo: `127.0.0.1:${new URL(idp.authority).port}` });
+  assert.equal(page.status, 200);
+  assert.match(page.text, /<form/);
+  await assert.rejects(startIdp({ dir: join(tmpdir(), 'never-made'), publicHost: 'not a host' }), /not a host name or IP address/);
 });

@@ -81,12 +81,11 @@ test('MQTT 5 response topics: the real agent answers under its own response/ and
   assert.ok(!kiosk.agent.logs().some((l) => l.msg === 'command done' && l.command !== 'status'), 'no command but status ran');
 });
 
-/** The shipped ACL and one account per kiosk (as deploy/make-devices.sh writes them), plus a reader of discovery. */
+/** The shipped ACL and one account per kiosk (as deploy/make-devices.sh writes them), with its Home Assistant account. */
 async function shippedBroker(t: TestContext) {
   const acl = await readFile(new URL('docker/mosquitto/acl', ROOT_URL), 'utf8');
-  const users = { 'test-kiosk': 'pw-kiosk', 'other-kiosk': 'pw-other', operator: 'pw-operator', 'ha-reader': 'pw-ha' };
-  // Home Assistant's account is the site's own: here, one that only reads discovery, to watch it.
-  const broker = await startBroker({ users, acl: `${acl}\nuser ha-reader\ntopic read homeassistant/#\n`, observer: { username: 'operator', password: 'pw-operator' } });
+  const users = { 'test-kiosk': 'pw-kiosk', 'other-kiosk': 'pw-other', operator: 'pw-operator', homeassistant: 'pw-ha' };
+  const broker = await startBroker({ users, acl, observer: { username: 'operator', password: 'pw-operator' } });
   t.after(() => broker.dispose());
   return { broker, users };
 }
@@ -95,7 +94,7 @@ test('the shipped ACL: the README mosquitto_rr example answers, foreign response
   const { broker } = await shippedBroker(t);
   const idp = await startTestIdp({ deviceCodeInterval: 1 });
   const seen = await broker.observe({ filter: 'kiosk/#' });
-  const discovery = await broker.observe({ filter: 'homeassistant/#', options: { username: 'ha-reader', password: 'pw-ha' } });
+  const discovery = await broker.observe({ filter: 'homeassistant/#', options: { username: 'homeassistant', password: 'pw-ha' } });
   const agent = await spawnAgent({
     env: { ...kioskEnv(idp, broker.url), KIOSK_MQTT_USERNAME: 'test-kiosk', KIOSK_MQTT_PASSWORD: 'pw-kiosk', KIOSK_HA_DISCOVERY: 'true' },
   });
@@ -111,13 +110,8 @@ test('the shipped ACL: the README mosquitto_rr example answers, foreign response
   await agent.waitForState('awaiting_sign_in');
   await seen.waitFor(`${ROOT}/state`, (m) => json(m.text).state === 'awaiting_sign_in', 15_000);
 
-  // What the product announces gets through: the four discovery configs, nothing refused.
-  const configs = [
-    'homeassistant/sensor/test-kiosk/sign_in_state/config',
-    'homeassistant/sensor/test-kiosk/signed_in_user/config',
-    'homeassistant/button/test-kiosk/refresh/config',
-    'homeassistant/button/test-kiosk/sign_out/config',
-  ];
+  // What the product announces gets through: its device-based discovery config, nothing refused.
+  const configs = ['homeassistant/device/test-kiosk/config'];
   for (const topic of configs) assert.equal(json((await discovery.waitFor(topic)).text).availability_topic, `${ROOT}/availability`);
 
   // The README's example, run as written (host, port, password and device filled in).
@@ -143,11 +137,13 @@ test('the shipped ACL: the README mosquitto_rr example answers, foreign response
   const raw = await connectAsync(broker.url, { username: 'test-kiosk', password: 'pw-kiosk', clientId: 'test-kiosk-raw', protocolVersion: 5 });
   t.after(() => raw.endAsync(true));
   const forged = [
+    'homeassistant/device/other-kiosk/config',
+    'homeassistant/device/test-kiosk/config/x',
+    'homeassistant/device/test-kiosk/other/config',
     'homeassistant/sensor/other-kiosk/sign_in_state/config',
     'homeassistant/button/other-kiosk/sign_out/config',
     'homeassistant/sensor/test-kiosk/anything/config',
     'homeassistant/switch/test-kiosk/sign_out/config',
-    'homeassistant/device/test-kiosk/config',
     'homeassistant/sensor/test-kiosk/sign_in_state/config/x',
   ];
   const payload = JSON.stringify({ name: 'forged', state_topic: 'kiosk/other-kiosk/state', command_topic: 'kiosk/other-kiosk/request/sign_out' });
@@ -155,4 +151,13 @@ test('the shipped ACL: the README mosquitto_rr example answers, foreign response
   await raw.publishAsync(configs[0]!, payload, { qos: 1 });
   await discovery.waitFor(configs[0]!, (m) => m.text === payload);
   for (const topic of forged) assert.deepEqual(discovery.on(topic), [], `${topic} never reached Home Assistant`);
+
+  // Home Assistant's own account presses the buttons and no more: refresh answers, restart_sign_in is refused.
+  const ha = await connectAsync(broker.url, { username: 'homeassistant', password: 'pw-ha', clientId: 'ha-test', protocolVersion: 5 });
+  t.after(() => ha.endAsync(true));
+  const from = seen.messages.length;
+  await ha.publishAsync(`${ROOT}/request/refresh`, '{"transaction":"homeassistant"}', { qos: 1 });
+  assert.equal(json((await seen.waitFor(`${ROOT}/response/refresh`, (m) => json(m.text).transaction === 'homeassistant', 10_000, from)).text).status, 'error');
+  await assert.rejects(ha.publishAsync(`${ROOT}/request/restart_sign_in`, '{}', { qos: 1 }), /[Nn]ot authori[sz]ed|135/);
+  await assert.rejects(ha.publishAsync(`${ROOT}/state`, '{}', { qos: 1, retain: true }), /[Nn]ot authori[sz]ed|135/);
 });

@@ -209,3 +209,20 @@ test('layout helpers: words wrap, long URLs break, cut text is marked', () => {
   assert.equal(fit('Signed in as Ada Lovelace', 10), 'Signed in…');
   assert.equal(fit('short', 10), 'short');
 });
+
+test('TTY mode with KIOSK_TERMINAL_ROWS: draws exactly its rows from the top and leaves the rest of the screen as it is', async () => {
+  const out = new Screen({ columns: 100, rows: 40 });
+  const d = terminalDisplay(deps(out, { KIOSK_TERMINAL_ROWS: '30' }));
+  await d.start();
+  assert.ok(!out.text.includes(`${ESC}[2J`), 'the screen is not cleared');
+  const started = out.chunks.length;
+  d.render(at(awaiting()));
+  d.render(at({ state: 'offline', since: NOW, retryAt: NOW + 5_000 }));
+  for (const frame of out.chunks.slice(started)) {
+    assert.ok(frame.startsWith(`${ESC}[H`));
+    assert.ok(!frame.includes(`${ESC}[J`), 'nothing below its rows is erased');
+    assert.equal(frame.split('\r\n').length, 30, 'every one of its rows is drawn, blank ones too');
+  }
+  assert.equal(decodeTerminalQr(out.chunks[started]!, 'dark'), URI);
+  await d.stop();
+});

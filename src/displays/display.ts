@@ -46,6 +46,8 @@ export interface DisplayDeps {
    * still open keeps working when the web display is rebuilt after a failure.
    */
   pageToken?: string;
+  /** `GET /metrics` on the kiosk page's server (KIOSK_METRICS=true): the Prometheus exposition, made on each scrape. */
+  metrics?: () => string;
 }
 
 export type DisplayFactory = (deps: DisplayDeps) => Display;

@@ -146,6 +146,18 @@ class Slot {
 }
 
 /**
+ * The displays to run. With KIOSK_TERMINAL=auto (the container image's default) the terminal on a stdout
+ * that is no TTY (`docker logs`) would interleave its screens with the JSON logs on stderr: when a screen
+ * of the kiosk's own (framebuffer, web) is configured beside it, it is left out. Alone it stays, the only
+ * screen there is; with `-` it always draws on stdout.
+ */
+export function displaysToRun(config: DisplayDeps['config'], stdout: NodeJS.WritableStream & { isTTY?: boolean }): DisplayName[] {
+  const others = config.displays.some((d) => d !== 'terminal');
+  if (config.terminal !== 'auto' || stdout.isTTY === true || !others) return [...config.displays];
+  return config.displays.filter((d) => d !== 'terminal');
+}
+
+/**
  * Builds the configured displays and keeps them showing the machine's state: a render on every
  * `state` and `claims` change, and once a second while something counts down (one shared,
  * unref'd timer). Failing displays are retried; nothing here throws into the machine.
@@ -154,7 +166,10 @@ export function startDisplays(machine: Machine, given: DisplayDeps, factories: D
   const deps: DisplayDeps = { ...given, pageToken: given.pageToken ?? newPageToken() };
   const log = deps.log.child({ module: 'displays' });
   const slots: Slot[] = [];
-  for (const name of deps.config.displays) slots.push(new Slot(name, factories[name], deps, log));
+  const names = displaysToRun(deps.config, deps.stdout ?? process.stdout);
+  if (names.length < deps.config.displays.length)
+    log.info('terminal display left out (KIOSK_TERMINAL=auto): stdout is no TTY (docker logs) and KIOSK_DISPLAY has a screen of its own; set KIOSK_TERMINAL=- or /dev/tty1 to have it');
+  for (const name of names) slots.push(new Slot(name, factories[name], deps, log));
 
   let ticker: NodeJS.Timeout | undefined;
   let stopped = false;

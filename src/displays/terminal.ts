@@ -63,9 +63,10 @@ export class TerminalDisplay implements Display {
 
   async start(): Promise<void> {
     const target = this.deps.config.terminal;
-    const screen: Screen = target === '-' ? (this.deps.stdout ?? process.stdout) : await openDevice(target);
+    const stdout = target === '-' || target === 'auto';
+    const screen: Screen = stdout ? (this.deps.stdout ?? process.stdout) : await openDevice(target);
     this.screen = screen;
-    this.owned = target !== '-';
+    this.owned = !stdout;
     this.tty = screen.isTTY === true;
     this.failure = undefined;
     this.last = '';
@@ -73,7 +74,8 @@ export class TerminalDisplay implements Display {
     screen.on('error', this.onError);
     if (this.tty) {
       screen.on('resize', this.onResize);
-      screen.write(`${RESET}${HIDE_CURSOR}${CLEAR_SCREEN}`);
+      // With KIOSK_TERMINAL_ROWS the display owns only its rows: what the rest of the screen shows stays.
+      screen.write(`${RESET}${HIDE_CURSOR}${this.deps.config.terminalRows === undefined ? CLEAR_SCREEN : ''}`);
     }
   }
 
@@ -88,9 +90,13 @@ export class TerminalDisplay implements Display {
     if (screen === undefined) throw new Error('terminal display is not started');
     let frame: string;
     if (this.tty) {
-      const size = { columns: screen.columns || FALLBACK_SIZE.columns, rows: screen.rows || FALLBACK_SIZE.rows };
+      const own = this.deps.config.terminalRows;
+      const rows = Math.min(screen.rows || FALLBACK_SIZE.rows, own ?? Infinity);
+      const lines = ttyLines(view, { columns: screen.columns || FALLBACK_SIZE.columns, rows });
+      // Within its own rows every line is drawn (blank ones too), so nothing below them is touched.
+      if (own !== undefined) while (lines.length < rows) lines.push('');
       // No newline after the last row, so a full screen never scrolls.
-      frame = `${HOME}${ttyLines(view, size).map((l) => `${l}${RESET}${CLEAR_LINE}`).join('\r\n')}${CLEAR_BELOW}`;
+      frame = `${HOME}${lines.map((l) => `${l}${RESET}${CLEAR_LINE}`).join('\r\n')}${own === undefined ? CLEAR_BELOW : ''}`;
     } else {
       frame = `${plainLines(view).join('\n')}\n\n`;
     }

@@ -38,7 +38,7 @@ const REFUSAL_LOG_MS = 1_000;
 
 /**
  * SPEC §4 `web` and §9: the kiosk page on `KIOSK_WEB_HOST:KIOSK_WEB_PORT`. Serves exactly `/`,
- * `/events` (Server-Sent Events), `/state.json` and `/qr.svg` (GET and HEAD), and `POST /sign-out`,
+ * `/events` (Server-Sent Events), `/state.json`, `/qr.svg` and, with KIOSK_METRICS, `/metrics` (GET and HEAD), and `POST /sign-out`,
  * `POST /sign-in`, all from memory: nothing is ever read from disk, and request paths are matched
  * verbatim (never decoded or normalised), so `/../x` or `/%2e%2e/` is just an unknown path. A request
  * whose `Host` is not the kiosk's own gets 421 before anything else. A port that is taken makes
@@ -136,6 +136,9 @@ export class WebDisplay implements Display {
         return send(req, res, 200, 'image/svg+xml', qrSvg(this.state.qrText));
       case '/events':
         return this.stream(req, res);
+      case '/metrics':
+        if (this.deps.metrics === undefined) return send(req, res, 404, 'text/plain; charset=utf-8', 'not found\n');
+        return send(req, res, 200, 'text/plain; version=0.0.4; charset=utf-8', this.deps.metrics());
       default:
         return send(req, res, 404, 'text/plain; charset=utf-8', 'not found\n');
     }

@@ -23,6 +23,9 @@ Options:
   --tenant-id GUID       tenant id (default: persisted in the data dir, else random)
   --tenant-alias NAME    also accept NAME as the tenant path segment (repeatable)
   --verification-uri U   advertise U as the verification page (e.g. when published on another host port)
+  --public-host H        the name or address phones reach this machine by (e.g. 192.168.1.20): the
+                         certificate names it and the verification page (and so the QR) is advertised
+                         there; bind it with --host 0.0.0.0
   --external-id          behave as Entra External ID: device codes name the global page, which refuses
                          the tenant's accounts (AADSTS500208); they sign in at /common/oauth2/deviceauth
   --global-verification-uri U
@@ -54,6 +57,7 @@ async function main(): Promise<void> {
       'tenant-id': { type: 'string' },
       'tenant-alias': { type: 'string', multiple: true, default: [] },
       'verification-uri': { type: 'string' },
+      'public-host': { type: 'string' },
       'external-id': { type: 'boolean', default: false },
       'global-verification-uri': { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -75,6 +79,7 @@ async function main(): Promise<void> {
     tenantId: values['tenant-id'],
     tenantAliases: values['tenant-alias'],
     verificationUri: values['verification-uri'],
+    publicHost: values['public-host'],
     externalId: values['external-id'],
     globalVerificationUri: values['global-verification-uri'],
     onRequest: logRequest,

@@ -71,7 +71,9 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
   const extra = (options.hostnames ?? []).map((n) => n.toLowerCase().replace(/^\[(.*)\]$/, '$1'));
   const ownHost = WILDCARDS.has(host) ? [] : [host.toLowerCase().replace(/^\[(.*)\]$/, '$1')];
   const advertised = extra[0] ?? ownHost[0] ?? '127.0.0.1';
-  const names = [...new Set([advertised, ...ownHost, ...extra, '127.0.0.1', 'localhost'])];
+  const publicHost = options.publicHost?.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (publicHost !== undefined && !/^[a-z0-9.:-]+$/.test(publicHost)) throw new Error(`publicHost "${options.publicHost}" is not a host name or IP address, e.g. 192.168.1.20`);
+  const names = [...new Set([advertised, ...ownHost, ...extra, ...(publicHost === undefined ? [] : [publicHost]), '127.0.0.1', 'localhost'])];
   // The certificate also names the global page's host, so that a browser (or test) whose name
   // resolution sends that host here reaches the stand-in page with TLS verified. It is not one of
   // the names the advertised origin follows: the wire endpoints never answer as that host.
@@ -93,7 +95,10 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     log: new RequestLog(options.onRequest),
     names: new Set(names),
     primaryOrigin: () => httpsOrigin(advertised, port),
-    verificationUri: options.verificationUri,
+    // Known once the server listens, so read when a device-code answer is made.
+    get verificationUri() {
+      return options.verificationUri ?? (publicHost === undefined ? undefined : `${httpsOrigin(publicHost, port)}/device`);
+    },
     tenantAliases: new Set((options.tenantAliases ?? []).map((a) => a.toLowerCase())),
     externalId,
     globalVerificationUri,

@@ -87,6 +87,12 @@ export interface IdpOptions {
   /** Advertised verification URI, e.g. when the provider runs in a container (default `https://HOST:PORT/device`). */
   verificationUri?: string;
   /**
+   * The name or address people's phones reach the provider by (e.g. the machine's LAN address): the
+   * certificate names it and, unless `verificationUri` is given, the verification page is advertised
+   * there, so the QR works from a phone. The authority the agent uses is unchanged.
+   */
+  publicHost?: string;
+  /**
    * Behave as Entra External ID does: the device-code answer names the global sign-in page
    * (`globalVerificationUri`), which refuses the tenant's own accounts (AADSTS500208), while
    * `/common/oauth2/deviceauth` on the provider's origin accepts them.

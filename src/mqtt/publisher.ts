@@ -9,7 +9,7 @@ import type { ConnectionTuning } from './client-options.js';
 import { CommandHandler } from './commands.js';
 import type { CommandLimits, Operations, RequestPacket } from './commands.js';
 import { within } from './deadline.js';
-import { discoveryMessages, haStatusTopic } from './discovery.js';
+import { deviceDiscovery, haStatusTopic, kioskPageUrl, legacyDiscoveryTopics, MIGRATE_PAYLOAD } from './discovery.js';
 import { claimsPayload, eventPayload, statePayload } from './payloads.js';
 import type { AgentInfo } from './payloads.js';
 import { kioskTopics } from './topics.js';
@@ -22,7 +22,7 @@ export interface PublisherTuning extends ConnectionTuning {
 }
 
 export interface PublisherDeps {
-  readonly config: Pick<Config, 'deviceId' | 'deviceName' | 'location' | 'mqtt' | 'haDiscovery' | 'haPrefix'>;
+  readonly config: Pick<Config, 'deviceId' | 'deviceName' | 'location' | 'mqtt' | 'haDiscovery' | 'haPrefix'> & Partial<Pick<Config, 'displays' | 'web'>>;
   readonly machine: Machine;
   readonly operations: Operations;
   readonly log: Logger;
@@ -51,10 +51,13 @@ export class MqttPublisher {
   private lastState?: { payload: string; acked: Promise<void> };
   /** Resolvers of publishes awaiting their acknowledgement on the current connection. */
   private readonly pending = new Set<() => void>();
+  /** Per-entity discovery topics of earlier versions (empty unless discovery is on). */
+  private readonly legacy: ReadonlySet<string>;
 
   constructor(private readonly d: PublisherDeps) {
     this.topics = kioskTopics(d.config.mqtt.prefix, d.config.deviceId);
     this.log = d.log.child({ module: 'mqtt' });
+    this.legacy = new Set(d.config.haDiscovery ? legacyDiscoveryTopics(d.config.haPrefix, d.config.deviceId) : []);
     this.agent = { version: d.version, deviceId: d.config.deviceId, name: d.config.deviceName, location: d.config.location };
   }
 
@@ -128,7 +131,10 @@ export class MqttPublisher {
       this.log[message === this.lastError || this.stopping ? 'debug' : 'warn']({ url, err: message }, 'MQTT connection problem');
       this.lastError = message;
     });
-    client.on('message', (topic, payload, packet) => this.onMessage(topic, { payload, properties: packet.properties }));
+    client.on('message', (topic, payload, packet) => {
+      if (this.legacy.has(topic)) this.migrateLegacy(topic, payload, packet.retain);
+      else this.onMessage(topic, { payload, properties: packet.properties });
+    });
   }
 
   /** Final state and `offline`, then a clean end; never longer than `stopTimeoutMs`. */
@@ -168,7 +174,8 @@ export class MqttPublisher {
     this.online = true;
     this.lastError = undefined;
     this.log.info({ url }, 'MQTT connected');
-    const filters = [this.topics.requests, ...(this.d.config.haDiscovery ? [haStatusTopic(this.d.config.haPrefix)] : [])];
+    // With discovery on, also the per-entity configs an earlier version may have left retained (migrated below).
+    const filters = [this.topics.requests, ...(this.d.config.haDiscovery ? [haStatusTopic(this.d.config.haPrefix), ...this.legacy] : [])];
     this.client?.subscribe(filters, { qos: 1 }, (e) => e && this.log.warn({ err: messageOf(e) }, 'MQTT subscribe failed'));
     if (this.d.config.haDiscovery) this.announce();
     void this.publish(this.topics.availability, 'online', { qos: 1, retain: true });
@@ -192,9 +199,26 @@ export class MqttPublisher {
   }
 
   private announce(): void {
-    const { haPrefix, deviceId, deviceName, location } = this.d.config;
-    const messages = discoveryMessages({ haPrefix, deviceId, deviceName, location, version: this.d.version, topics: this.topics });
-    for (const m of messages) void this.publish(m.topic, m.payload, { qos: 1, retain: true });
+    const { haPrefix, deviceId, deviceName, location, displays, web } = this.d.config;
+    const configurationUrl = displays && web ? kioskPageUrl({ displays, web }) : undefined;
+    const m = deviceDiscovery({ haPrefix, deviceId, deviceName, location, version: this.d.version, topics: this.topics, configurationUrl });
+    void this.publish(m.topic, m.payload, { qos: 1, retain: true });
+  }
+
+  /**
+   * A per-entity config retained from an earlier version (delivered on subscribing, so `retain` is set):
+   * handed over as Home Assistant advises, `migrate_discovery` on the old topic, the device config again
+   * (it now takes the entities over with their unique ids), then an empty retained message clears the old
+   * topic. The kiosk's own messages come back without `retain` (or empty) and are ignored.
+   */
+  private migrateLegacy(topic: string, payload: Buffer, retained: boolean): void {
+    if (this.stopping || !retained || payload.length === 0) return;
+    // A hand-over cut short (the connection lost between its steps) leaves only the old topic to clear.
+    if (payload.toString() === MIGRATE_PAYLOAD) return void this.publish(topic, '', { qos: 1, retain: true });
+    this.log.info({ topic }, 'Home Assistant: moving a per-entity discovery config to device-based discovery');
+    void this.publish(topic, MIGRATE_PAYLOAD, { qos: 1, retain: true });
+    this.announce();
+    void this.publish(topic, '', { qos: 1, retain: true });
   }
 
   private stateMessage(s: Snapshot): string {

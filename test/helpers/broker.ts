@@ -209,7 +209,7 @@ export async function startBroker(o: BrokerOptions = {}): Promise<Broker> {
       return (await (defaultObserver ??= broker.observe())).last(topic);
     },
     async retained(topic, waitMs = 1_000) {
-      const client = await connectAsync(url, { reconnectPeriod: 0, connectTimeout: 2_000 });
+      const client = await connectAsync(url, { reconnectPeriod: 0, connectTimeout: 2_000, ...o.observer });
       try {
         return await new Promise<string | undefined>((resolve) => {
           const timer = setTimeout(() => resolve(undefined), waitMs);

@@ -122,6 +122,34 @@ export async function arm64Problem(): Promise<string | undefined> {
   return arch.stdout.trim() === 'aarch64' ? undefined : `arm64 binaries do not run here (qemu-aarch64 not registered): ${arch.stderr.trim()}`;
 }
 
+/** The linux/arm/v7 Node base docker/armv7-base.sh builds (Debian trixie's armhf nodejs, 20.19). */
+export const ARMV7_BASE = process.env.ARMV7_BASE_IMAGE ?? 'kiosk-agent-node:20-trixie-armv7';
+export const ARMV7_IMAGE = process.env.KIOSK_TEST_ARMV7_IMAGE ?? 'kiosk-agent:test-armv7';
+let builtArmv7: Promise<{ ms: number }> | undefined;
+
+/** Why arm/v7 images cannot be built and run here, or undefined; builds the base with docker/armv7-base.sh when missing. */
+export async function armv7Problem(): Promise<string | undefined> {
+  if (process.env.KIOSK_TEST_ARMV7 === '0') return 'KIOSK_TEST_ARMV7=0: the arm/v7 run under emulation is turned off';
+  const problem = await engineProblem();
+  if (problem !== undefined) return problem;
+  if (!existsSync('/proc/sys/fs/binfmt_misc/qemu-arm') && existsSync(CONTAINER_ENV)) await sh('bash', [CONTAINER_ENV, '--arm64'], { timeoutMs: 1_800_000 });
+  if (!existsSync('/proc/sys/fs/binfmt_misc/qemu-arm')) return 'arm/v7 binaries do not run here (qemu-arm not registered with binfmt_misc)';
+  const base = await sh('bash', [join(ROOT, 'docker/armv7-base.sh')], { timeoutMs: 1_800_000, env: { ...process.env, ARMV7_BASE_IMAGE: ARMV7_BASE } });
+  if (base.code !== 0) return `no arm/v7 base: docker/armv7-base.sh failed (${(base.stdout + base.stderr).trim().split('\n').at(-1)})`;
+  const arch = await sh('docker', ['run', '--rm', '--entrypoint', 'node', ARMV7_BASE, '-p', 'process.arch'], { timeoutMs: 60_000 });
+  return arch.stdout.trim() === 'arm' ? undefined : `the arm/v7 base does not run: ${arch.stderr.trim()}`;
+}
+
+/** The agent image for linux/arm/v7 on that base: npm and the build native (BUILD_IMAGE), the rest under qemu. */
+export function buildArmv7Image(): Promise<{ ms: number }> {
+  builtArmv7 ??= withLock(join(tmpdir(), 'kiosk-agent-image-build.lock'), async () => {
+    const started = Date.now();
+    await must('docker', ['build', '--build-arg', `NODE_IMAGE=${ARMV7_BASE}`, '--build-arg', 'BUILD_IMAGE=node:22-bookworm-slim', '-t', ARMV7_IMAGE, '.'], { timeoutMs: 1_800_000 });
+    return { ms: Date.now() - started };
+  });
+  return builtArmv7;
+}
+
 async function withLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 900_000;
   for (;;) {
@@ -219,7 +247,7 @@ export async function project(t: TestContext, o: ProjectOptions = {}): Promise<P
       return id;
     },
     async observe(username, password, filter = 'kiosk/#') {
-      const client = connect(`mqtt://127.0.0.1:${ports.mqtt}`, { username, password, reconnectPeriod: 500, connectTimeout: 5_000 });
+      const client = connect(`mqtt://127.0.0.1:${ports.mqtt}`, { username, password, protocolVersion: 5, reconnectPeriod: 500, connectTimeout: 5_000 });
       const observer = new Observer(client);
       observers.push(observer);
       await client.subscribeAsync(filter, { qos: 1 });
