@@ -43,7 +43,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && mkdir -p /licenses \
  && find node_modules -type f \( -iname 'licen[cs]e*' -o -iname 'copying*' -o -iname 'notice*' \) -exec cp --parents {} /licenses/ \;
 
-# 4. The local identity provider (SPEC §6), never part of the production image. It runs the built
+# 4. The local identity provider (CONTRACT §6), never part of the production image. It runs the built
 #    src/idp with the production dependencies plus node-forge (its certificate library, a devDependency,
 #    which has no dependencies of its own), copied at the locked version from the build's node_modules.
 FROM ${NODE_IMAGE} AS idp
@@ -71,7 +71,7 @@ ARG NODE_IMAGE
 ARG VERSION=unknown
 ARG REVISION=unknown
 ARG CREATED=unknown
-# KIOSK_TERMINAL=auto: no terminal display in `docker logs` beside a screen of the kiosk's own (SPEC §7).
+# KIOSK_TERMINAL=auto: no terminal display in `docker logs` beside a screen of the kiosk's own (CONTRACT §7).
 ENV NODE_ENV=production \
     KIOSK_CACHE_PATH=/data/token-cache.json \
     KIOSK_WEB_HOST=0.0.0.0 \

@@ -65,7 +65,7 @@ while [ $# -gt 0 ]; do
 done
 
 valid_id() { [[ "$1" =~ ^[A-Za-z0-9_-]{1,64}$ ]]; }
-for id in "${ids[@]}"; do valid_id "$id" || { echo "$0: device id \"$id\": use 1-64 letters, digits, _ and - (SPEC §3)" >&2; exit 2; }; done
+for id in "${ids[@]}"; do valid_id "$id" || { echo "$0: device id \"$id\": use 1-64 letters, digits, _ and - (CONTRACT §3)" >&2; exit 2; }; done
 valid_id "$operator" || { echo "$0: operator name \"$operator\": use letters, digits, _ and -" >&2; exit 2; }
 valid_id "$ha_user" || { echo "$0: Home Assistant user \"$ha_user\": use letters, digits, _ and -" >&2; exit 2; }
 [ -z "$broker" ] || [ "$mode" = remove ] || { echo "$0: --broker goes with --remove" >&2; exit 2; }

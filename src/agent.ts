@@ -40,7 +40,7 @@ export class Agent {
   private readonly status: StatusFile;
   /** Absent when MQTT is off (`KIOSK_MQTT_URL=off`). */
   private readonly mqtt?: MqttPublisher;
-  /** Absent unless KIOSK_TOKEN_LISTEN is set (SPEC §8). */
+  /** Absent unless KIOSK_TOKEN_LISTEN is set (CONTRACT §8). */
   private readonly tokenEndpoint?: TokenEndpoint;
   private readonly shutdown = new AbortController();
   private displays?: { stop(): Promise<void> };
@@ -124,7 +124,7 @@ export class Agent {
     await Promise.all([status, tokenEndpoint]);
   }
 
-  /** SPEC §5: polling cancelled, `stopped` shown and published, cache flushed, `offline` published; the caller bounds the time. */
+  /** CONTRACT §5: polling cancelled, `stopped` shown and published, cache flushed, `offline` published; the caller bounds the time. */
   async stop(): Promise<void> {
     // No token is handed out once stopping has begun.
     await this.tokenEndpoint?.stop();

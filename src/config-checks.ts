@@ -242,7 +242,7 @@ export class Validator {
   }
 
   /**
-   * SPEC §8: `off`, or `[HOST:]PORT` (HOST an IP address or `localhost`, `[…]` around IPv6; 127.0.0.1 by
+   * CONTRACT §8: `off`, or `[HOST:]PORT` (HOST an IP address or `localhost`, `[…]` around IPv6; 127.0.0.1 by
    * default), with the resources kiosk apps may ask for (by default those of the API scopes in
    * KIOSK_SCOPES) and an optional fixed header secret.
    */

@@ -48,7 +48,7 @@ export interface Config {
   readonly haDiscovery: boolean;
   readonly haPrefix: string;
   readonly logLevel: string;
-  /** Seconds any one call to the identity provider may take (addition to SPEC §3). */
+  /** Seconds any one call to the identity provider may take (addition to CONTRACT §3). */
   readonly httpTimeoutSeconds: number;
   /** `auto`, or the sign-in page to show whatever the provider names (KIOSK_VERIFICATION_URI). */
   readonly verificationUri: string;
@@ -59,7 +59,7 @@ export interface Config {
   readonly codeLifetimeSeconds?: number;
   /** `auto`: a code as soon as none is signed in; `on_request`: only when asked (KIOSK_SIGN_IN). */
   readonly signIn: SignInMode;
-  /** The local token endpoint for kiosk apps (SPEC §8); undefined while KIOSK_TOKEN_LISTEN is `off`. */
+  /** The local token endpoint for kiosk apps (CONTRACT §8); undefined while KIOSK_TOKEN_LISTEN is `off`. */
   readonly tokenEndpoint?: TokenEndpointConfig;
   /** node-cron expression: the kiosk signs out at these times (KIOSK_SIGN_OUT_CRON). */
   readonly signOutCron?: string;

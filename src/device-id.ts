@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /**
- * Where the device id comes from when KIOSK_DEVICE_ID is unset (SPEC §3). Outside a container the hostname
+ * Where the device id comes from when KIOSK_DEVICE_ID is unset (CONTRACT §3). Outside a container the hostname
  * names the device. In a container the hostname is often the container's random id, new on every
  * recreate, which would move the kiosk's topics each time: there the id comes from something stable
  * (balena's BALENA_DEVICE_UUID, or the host's /etc/machine-id mounted into the container), and with

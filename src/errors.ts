@@ -1,4 +1,4 @@
-/** Errors carry the process exit code they lead to (SPEC §5); callers use `instanceof`, never message text. */
+/** Errors carry the process exit code they lead to (CONTRACT §5); callers use `instanceof`, never message text. */
 export class AgentError extends Error {
   readonly exitCode: number = 1;
 }

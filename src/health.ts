@@ -9,7 +9,7 @@ import { errnoCode } from './errors.js';
 export const STATUS_FILE = 'status.json';
 /** The agent confirms its state at least this often, */
 const HEARTBEAT_MS = 30_000;
-/** and is unhealthy when it has not for this long (SPEC §5: "within the last few minutes"). */
+/** and is unhealthy when it has not for this long (CONTRACT §5: "within the last few minutes"). */
 const STALE_MS = 3 * 60_000;
 
 interface Status {
@@ -18,7 +18,7 @@ interface Status {
   since: number;
   confirmed_at: number;
   mqtt: 'connected' | 'disconnected' | 'disabled';
-  /** The local token endpoint for kiosk apps (SPEC §8), when KIOSK_TOKEN_LISTEN is set. */
+  /** The local token endpoint for kiosk apps (CONTRACT §8), when KIOSK_TOKEN_LISTEN is set. */
   token_endpoint?: { state: 'starting' | 'listening' | 'failed'; address: string; error?: string };
   /** Where the token cache lives: `memory` with KIOSK_REMEMBER=false (a restart asks for a code). */
   cache?: 'file' | 'memory';

@@ -3,7 +3,7 @@ import type { Lifecycle } from './lifecycle.js';
 import type { Machine } from './state.js';
 
 /**
- * The person at the kiosk's Sign out and Sign in (SPEC §9), over the lifecycle operations the MQTT
+ * The person at the kiosk's Sign out and Sign in (CONTRACT §9), over the lifecycle operations the MQTT
  * commands use (`signOut`, `restartSignIn`), each checked against the machine's state at the moment
  * it is asked for: the screen that offered it may be a moment behind.
  */

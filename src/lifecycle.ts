@@ -42,7 +42,7 @@ export const NOT_SIGNED_IN = 'Not signed in; a code is shown when sign-in is req
 type Pursuit = 'restore' | 'refresh';
 
 /**
- * Drives the state machine through SPEC §1: restore at boot, device code when needed, silent
+ * Drives the state machine through CONTRACT §1: restore at boot, device code when needed, silent
  * refresh, and the retries in between. One task runs at a time; starting another cancels it,
  * and a refresh already running is joined, never started twice.
  */
@@ -242,7 +242,7 @@ export class Lifecycle {
           const delay = backoff.next(result.retryAfterMs);
           const snap = this.d.machine.snapshot;
           const until = this.untilRetryOrNow(signal);
-          // SPEC §1: while the access token is valid the kiosk stays signed in and retries quietly.
+          // CONTRACT §1: while the access token is valid the kiosk stays signed in and retries quietly.
           if (snap.state === 'signed_in' && (snap.tokenExpiresAt ?? 0) > this.d.clock.now() + delay) {
             this.d.machine.amend({ retryAt: this.d.clock.now() + delay, detail: 'Refresh failed; retrying' });
             await sleep(this.d.clock, delay, until);

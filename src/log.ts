@@ -14,7 +14,7 @@ const SECRET_KEYS = [
 ];
 const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 
-/** Logs are JSON lines on stderr (SPEC §5): stdout belongs to the terminal display. */
+/** Logs are JSON lines on stderr (CONTRACT §5): stdout belongs to the terminal display. */
 export function createLogger(level: string, destination: DestinationStream = pino.destination({ fd: 2, sync: true })): Logger {
   return pino(
     {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// First of all: stop signals are caught before anything else loads (SPEC §5).
+// First of all: stop signals are caught before anything else loads (CONTRACT §5).
 import { onStopSignal, releaseStopSignals } from './signals.js';
 import { closeSync, fstatSync } from 'node:fs';
 import { parseInvocation, USAGE, version } from './cli.js';
@@ -8,7 +8,7 @@ import type { LoadedConfig } from './config.js';
 import { ConfigError, messageOf } from './errors.js';
 import type { Logger } from './log.js';
 
-/** SPEC §5: a stop request ends the process within 5 s, whatever hangs. */
+/** CONTRACT §5: a stop request ends the process within 5 s, whatever hangs. */
 const STOP_DEADLINE_MS = 4_500;
 
 function fail(message: string, code: number): never {

@@ -1,5 +1,5 @@
 /**
- * Resources and scopes as the Microsoft identity platform names them (SPEC §8): the scope
+ * Resources and scopes as the Microsoft identity platform names them (CONTRACT §8): the scope
  * `api://app/kiosk.read` belongs to the resource `api://app`, and `<resource>/.default` asks for every
  * scope consented for it. Managed-identity clients name a resource with or without a trailing `/`, or
  * as its `/.default` scope (`@azure/identity` strips `/.default` itself): one resource, many spellings.

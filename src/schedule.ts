@@ -81,7 +81,7 @@ class CronTimer {
 }
 
 /**
- * Silent refresh on the `KIOSK_REFRESH_CRON` schedule and ahead of token expiry (SPEC §1), and the
+ * Silent refresh on the `KIOSK_REFRESH_CRON` schedule and ahead of token expiry (CONTRACT §1), and the
  * sign-outs of `KIOSK_SIGN_OUT_CRON`. The refresh cron lives from the first sign-in until the agent
  * stops; the expiry timer is re-armed after every sign-in or refresh; the sign-out cron runs from start.
  */

@@ -1,5 +1,5 @@
 /**
- * SPEC §5: a stop signal is a graceful stop from the agent's first line on. `main.ts` imports this module
+ * CONTRACT §5: a stop signal is a graceful stop from the agent's first line on. `main.ts` imports this module
  * first, so the handlers are in place before anything slow loads; a signal that arrives before the agent
  * exists waits here for it. SIGHUP (a closed terminal or session, or a supervisor's reload) stops the agent
  * like SIGTERM: it has no configuration to reload, and the default would end it with nothing published.

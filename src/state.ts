@@ -8,7 +8,7 @@ export const STATES = [
 export type AgentState = (typeof STATES)[number];
 
 /**
- * SPEC §1: where each state may go next; `stopped` is reachable from anywhere. Beyond the table,
+ * CONTRACT §1: where each state may go next; `stopped` is reachable from anywhere. Beyond the table,
  * a fault no retry fixes may surface as `error` straight from `starting` or `offline`,
  * and a slow retry out of `error` that finds no network shows `offline`.
  */
@@ -56,7 +56,7 @@ export type SnapshotDetail = Omit<Snapshot, 'state' | 'since'>;
 export type AgentEventName =
   | 'sign_in_succeeded' | 'sign_in_failed' | 'code_issued' | 'code_expired'
   | 'refresh_succeeded' | 'refresh_failed' | 'signed_out'
-  /** A kiosk app was given an access token by the local token endpoint (SPEC §8). */
+  /** A kiosk app was given an access token by the local token endpoint (CONTRACT §8). */
   | 'token_issued';
 
 export interface AgentEvent {

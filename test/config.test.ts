@@ -19,7 +19,7 @@ function problemsOf(env: Record<string, string>, file?: string): string[] {
   return [];
 }
 
-test('defaults follow SPEC §3 and the result is frozen', () => {
+test('defaults follow CONTRACT §3 and the result is frozen', () => {
   const { config } = loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1' } });
   assert.equal(config.authority, 'https://contoso.ciamlogin.com/');
   assert.deepEqual(config.knownAuthorities, ['https://contoso.ciamlogin.com']);

@@ -49,7 +49,7 @@ test('docker-compose config validates docker-compose.yml, its demo profile and e
       assert.equal(r.code, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
     }
   }
-  // The contract's names (SPEC §7): services, published ports on 127.0.0.1 by default, settings.
+  // The contract's names (CONTRACT §7): services, published ports on 127.0.0.1 by default, settings.
   const config = await must(cmd, [...pre, '--profile', 'demo', 'config'], { env });
   for (const name of ['mosquitto:', 'agent:', 'idp:', '127.0.0.1:1883:1883', '127.0.0.1:8443:8443', '127.0.0.1:8080:8080']) assert.ok(config.includes(name), `config lacks ${name}`);
   const wide = await must(cmd, [...pre, 'config'], { env: { ...env, MQTT_HOST_BIND: '0.0.0.0', MQTT_HOST_PORT: '11883' } });

@@ -46,7 +46,7 @@ test('the QR decodes to the verification URI at 16, 24 and 32 bpp on every scree
     }
 });
 
-/** Portrait signage and the Pi touchscreen rotated (SPEC §9). */
+/** Portrait signage and the Pi touchscreen rotated (CONTRACT §9). */
 const PORTRAITS = ['480x800x16', '720x1280x24', '1080x1920x32'] as const;
 
 /** The rows from `top` down, as an image of their own (findText on less screen). */

@@ -16,7 +16,7 @@ import { createLogger } from '../src/log.js';
 import { checkProperty, invalidUtf8, mutate, mutationArb, newTally, summaryLine } from './helpers/fuzz.js';
 
 /**
- * The token cache at rest under arbitrary bytes (SPEC §3 KIOSK_CACHE_PATH, KIOSK_CACHE_KEY): random
+ * The token cache at rest under arbitrary bytes (CONTRACT §3 KIOSK_CACHE_PATH, KIOSK_CACHE_KEY): random
  * files, truncations and bit flips of valid plain and encrypted caches. `CacheCodec.decode` returns a
  * well-shaped cache or throws CacheCorruptError, nothing else, and a tampered encrypted file never
  * yields a different cache. `CacheStore.load` never throws: it returns the cache, or keeps a file that is

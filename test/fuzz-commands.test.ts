@@ -18,7 +18,7 @@ import { startBroker } from './helpers/broker.js';
 import { checkProperty, deepJson, hostileString, invalidUtf8, newTally, repeated, summaryLine } from './helpers/fuzz.js';
 
 /**
- * MQTT commands under arbitrary input (SPEC §2): whatever arrives on `request/<command>` (any bytes,
+ * MQTT commands under arbitrary input (CONTRACT §2): whatever arrives on `request/<command>` (any bytes,
  * any JSON, any size, any command name, any MQTT 5 properties) and whatever the agent's operations do
  * (fail, throw, hang), the CommandHandler answers exactly once on `response/<command>` (and once on an
  * MQTT 5 response topic under the kiosk's own `response/`, never on any other), with `status` ok or
@@ -184,7 +184,7 @@ interface Sent {
 
 type Json = Record<string, unknown>;
 
-/** The response payload is SPEC §2's `{"status","transaction"?,"error"?,"data"?}`; returns it parsed. */
+/** The response payload is CONTRACT §2's `{"status","transaction"?,"error"?,"data"?}`; returns it parsed. */
 function assertResponse(text: string): Json {
   const body = JSON.parse(text) as Json;
   assert.ok(typeof body === 'object' && body !== null && !Array.isArray(body), 'the response is a JSON object');

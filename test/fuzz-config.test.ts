@@ -13,7 +13,7 @@ import { normalizeResource } from '../src/resources.js';
 import { checkProperty, hostileString, newTally, repeated, summaryLine } from './helpers/fuzz.js';
 
 /**
- * Configuration under arbitrary input (SPEC §3, §5): every environment map and every `--config` file
+ * Configuration under arbitrary input (CONTRACT §3, §5): every environment map and every `--config` file
  * either loads into a deeply frozen config, or is refused with a ConfigError (exit 78) whose every
  * problem is one line that starts with the setting (`KIOSK_…:`) or `--config:` and says how to fix it.
  * Nothing else may be thrown, and no problem may repeat a secret.
@@ -26,7 +26,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 mkdirSync(join(dir, 'a-directory'));
 writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
 /**
- * Files a setting must never be read from (SPEC §3: regular files of at most 64 KiB): endless devices, a FIFO
+ * Files a setting must never be read from (CONTRACT §3: regular files of at most 64 KiB): endless devices, a FIFO
  * with no writer (a read would block start-up), a directory, files too large; links to them count the same.
  */
 execFileSync('mkfifo', [join(dir, 'a-fifo')]);
@@ -161,7 +161,7 @@ function envOf(settings: Record<string, Source>, strangers: Record<string, strin
   return { env, given };
 }
 
-/** Every object reachable from the config is frozen (SPEC: config is read once, frozen). */
+/** Every object reachable from the config is frozen (CONTRACT §3: config is read once, frozen). */
 function deeplyFrozen(o: unknown): boolean {
   if (typeof o !== 'object' || o === null) return true;
   return Object.isFrozen(o) && Object.values(o).every(deeplyFrozen);

@@ -140,7 +140,7 @@ test('real @azure/msal-node with authority https://contoso.ciamlogin.com/: disco
     await idp.approve(String(event.user_code));
   }, wrap);
   assert.equal(blocked.code, 1);
-  // MSAL keeps only the OAuth error string of a failed poll (MSAL-NOTES): the network client must read the body.
+  // MSAL keeps only the OAuth error string of a failed poll (docs/MSAL-NODE.md): the network client must read the body.
   assert.deepEqual([blocked.events.error?.errorCode, blocked.events.error?.errorMessage], ['post_request_failed', 'invalid_grant']);
   assert.ok(!JSON.stringify(blocked.events.error).includes('53003'), 'MSAL drops the AADSTS code: only the wire body has it');
 });

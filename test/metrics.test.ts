@@ -7,7 +7,7 @@ import { rawRequest } from './helpers/http.js';
 import { approveNext, command, startKiosk } from './helpers/kiosk.js';
 import { eventually } from './helpers/wait.js';
 
-/** SPEC §4: `GET /metrics` with KIOSK_METRICS=true, on the kiosk page's server, in the Prometheus text format. */
+/** CONTRACT §4: `GET /metrics` with KIOSK_METRICS=true, on the kiosk page's server, in the Prometheus text format. */
 
 interface Scrape {
   text: string;

@@ -10,7 +10,7 @@ import { ConfigError } from '../src/errors.js';
 const T = Date.parse('2025-01-01T14:30:00.250Z');
 const agent = { version: '1.2.3', deviceId: 'lobby-1' };
 
-test('state payload: SPEC §2 keys only, snake_case, ISO-8601 UTC times', () => {
+test('state payload: CONTRACT §2 keys only, snake_case, ISO-8601 UTC times', () => {
   const full = statePayload({
     state: 'signed_in', since: T, detail: 'd', userCode: 'C', verificationUri: 'https://v', verificationUriComplete: 'https://v?otc=C',
     expiresAt: T + 1, account: { username: 'u', name: 'N' }, tokenExpiresAt: T + 2, nextRefreshAt: T + 3, retryAt: T + 4,

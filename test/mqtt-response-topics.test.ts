@@ -13,7 +13,7 @@ import { startTestIdp } from './helpers/idp.js';
 import { assertNoLeaks, kioskEnv, signedInKiosk } from './helpers/kiosk.js';
 
 /**
- * SPEC §2: with MQTT 5, a request's response topic is honoured only under the kiosk's own
+ * CONTRACT §2: with MQTT 5, a request's response topic is honoured only under the kiosk's own
  * `<prefix>/<device_id>/response/`; any other is refused, the refusal on `…/response/<command>`. And the
  * shipped broker ACL (docker/mosquitto/acl) with one account per kiosk: the README's `mosquitto_rr`
  * example works through it, and a kiosk can write only its own Home Assistant discovery configs.

@@ -10,7 +10,7 @@ import { approveNext, kioskEnv, signedInKiosk, startKiosk } from './helpers/kios
 import { startTestIdp } from './helpers/idp.js';
 
 /**
- * SPEC §3 and §5 at the edges of the process: settings read only from small regular files, warnings
+ * CONTRACT §3 and §5 at the edges of the process: settings read only from small regular files, warnings
  * that cannot forge a log line, and stop signals (SIGHUP, a SIGTERM during start-up, a SIGTERM after
  * stdout has gone) ending in a graceful stop with exit 0.
  */

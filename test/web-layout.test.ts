@@ -10,7 +10,7 @@ import { eventually } from './helpers/wait.js';
 /** Set to a directory (e.g. docs/images) to keep the screenshots of the real page. */
 const SHOTS = process.env.KIOSK_SCREENSHOT_DIR;
 
-/** The landscape screens the framebuffer is checked at, and portrait signage and the Pi touchscreen rotated (SPEC §9). */
+/** The landscape screens the framebuffer is checked at, and portrait signage and the Pi touchscreen rotated (CONTRACT §9). */
 const LANDSCAPE = [[480, 320], [800, 480], [1280, 720], [1920, 1080]] as const;
 const PORTRAIT = [[480, 800], [720, 1280], [1080, 1920]] as const;
 

@@ -37,7 +37,7 @@ export interface DeviceCode {
 
 export type Attempt = { kind: 'ok'; tokens: Tokens } | Outcome;
 
-/** An access token for the local token endpoint (SPEC §8), or why there is none. */
+/** An access token for the local token endpoint (CONTRACT §8), or why there is none. */
 export type AccessTokenAttempt =
   | { kind: 'ok'; accessToken: string; expiresAt: number }
   | { kind: 'network'; code: string; retryAfterMs?: number }
@@ -141,7 +141,7 @@ export class Auth {
   }
 
   /**
-   * SPEC §8, for the local token endpoint only (the one way a token leaves this module): an access
+   * CONTRACT §8, for the local token endpoint only (the one way a token leaves this module): an access
    * token for `scopes` for the cached account, silently: from MSAL's cache, or refreshed by MSAL when
    * due, never a device code. It is handed out only while the account's ID token (the one a refresh
    * for this resource brought, or the cached one) verifies, its times aside (they say nothing about the

@@ -4,7 +4,7 @@ import { AgentError } from '../errors.js';
 import { isObject } from '../json.js';
 
 /**
- * The token cache at rest (SPEC §3 KIOSK_CACHE_PATH, KIOSK_CACHE_KEY).
+ * The token cache at rest (CONTRACT §3 KIOSK_CACHE_PATH, KIOSK_CACHE_KEY).
  *
  * Without a key the file is MSAL's serialized cache as is (plain JSON). With a key it is a versioned
  * JSON envelope, AES-256-GCM under a key derived from the passphrase by scrypt:
@@ -20,7 +20,7 @@ import { isObject } from '../json.js';
  * the safe reading. The file ends with a newline.
  */
 
-/** The sections of MSAL's serialized cache (MSAL-NOTES.md). */
+/** The sections of MSAL's serialized cache (docs/MSAL-NODE.md). */
 export const CACHE_SECTIONS = ['Account', 'IdToken', 'AccessToken', 'RefreshToken', 'AppMetadata'] as const;
 
 export const ENVELOPE_VERSION = 1;

@@ -55,7 +55,7 @@ const WRITE_FIXES: Readonly<Record<string, string>> = {
 const fixFor = (code: string): string => WRITE_FIXES[code] ?? 'check that the directory of KIOSK_CACHE_PATH is writable';
 
 /**
- * The persisted MSAL token cache (SPEC §3): read once, written atomically, encrypted when a key is
+ * The persisted MSAL token cache (CONTRACT §3): read once, written atomically, encrypted when a key is
  * given. Nothing here throws into MSAL or the agent: an unusable file is moved aside and reads as "no
  * cache" (the user signs in again), a failed write is reported and retried with the next save.
  *

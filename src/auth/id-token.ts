@@ -38,7 +38,7 @@ export const NOT_YET_VALID = 'ERR_JWT_NOT_YET_VALID';
 const CLOCK_TOLERANCE_S = 120;
 
 /**
- * MSAL never checks ID-token signatures (MSAL-NOTES.md). Before any claim is used, the token's
+ * MSAL never checks ID-token signatures (docs/MSAL-NODE.md). Before any claim is used, the token's
  * RS256 signature is checked against the provider's JWKS, and its issuer, audience and expiry too;
  * then only the allow-listed claims are returned.
  */

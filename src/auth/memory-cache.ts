@@ -4,7 +4,7 @@ import { errnoCode, isENOENT } from '../errors.js';
 import type { CacheLog } from './cache-store.js';
 
 /**
- * KIOSK_REMEMBER=false (SPEC §3): MSAL is given no cache plugin, so its token cache lives in its own
+ * KIOSK_REMEMBER=false (CONTRACT §3): MSAL is given no cache plugin, so its token cache lives in its own
  * memory and dies with the process; nothing token-bearing is ever written. What an earlier run with
  * the cache on disk left behind is removed at start: the cache itself, its temporary files and the
  * copies moved aside as unusable (every `<KIOSK_CACHE_PATH>` and `<KIOSK_CACHE_PATH>.*`, encrypted

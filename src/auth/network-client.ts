@@ -48,7 +48,7 @@ const KEEP_ALIVE = { keepAlive: true, timeout: 30_000 };
 const CLOCK_SKEW_WARN_MS = 120_000;
 
 /**
- * MSAL's HTTP layer, replaced (MSAL-NOTES.md) to give every call a bounded timeout and size, honour the
+ * MSAL's HTTP layer, replaced (docs/MSAL-NODE.md) to give every call a bounded timeout and size, honour the
  * provider's polling interval and `slow_down`, keep the last good discovery document and keys for a
  * boot without network, keep Entra's error details that MSAL drops, and keep 5xx/429 answers
  * out of MSAL's in-memory throttling (the agent runs its own backoff, honouring `Retry-After`).

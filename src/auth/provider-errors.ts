@@ -30,7 +30,7 @@ const CONDITIONAL_ACCESS =
   'ask the tenant\'s administrator to exclude this app (KIOSK_CLIENT_ID) or this kiosk\'s location from the Conditional Access policy';
 
 /**
- * Faults an administrator causes (SPEC §1): shown as `error` with the AADSTS code, whatever OAuth error
+ * Faults an administrator causes (CONTRACT §1): shown as `error` with the AADSTS code, whatever OAuth error
  * carried them (a Conditional Access block arrives as `invalid_grant` or `interaction_required`, which
  * would otherwise read as an ordinary sign-in to redo).
  */
@@ -46,7 +46,7 @@ const ADMINISTRATOR_FIXES: Record<string, string> = {
     "this page refuses the tenant's own accounts: set KIOSK_VERIFICATION_URI to the tenant's page, https://<tenant>.ciamlogin.com/common/oauth2/deviceauth",
 };
 
-/** The one-line fix shown for faults that a retry will not mend (SPEC §1 `error`). */
+/** The one-line fix shown for faults that a retry will not mend (CONTRACT §1 `error`). */
 const FIXES: Record<string, string> = {
   ...ADMINISTRATOR_FIXES,
   unauthorized_client: 'the application (client) id is unknown or not allowed here: check KIOSK_CLIENT_ID and KIOSK_AUTHORITY',

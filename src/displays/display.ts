@@ -20,7 +20,7 @@ export interface Display {
 export type ActionOutcome = 'ok' | 'not_signed_in' | 'wrong_state';
 
 /**
- * What the person at the kiosk may do from a screen (SPEC §9). Implemented in `src/kiosk-actions.ts`
+ * What the person at the kiosk may do from a screen (CONTRACT §9). Implemented in `src/kiosk-actions.ts`
  * over the same lifecycle operations the MQTT commands use; displays never see the lifecycle.
  */
 export interface KioskActions {

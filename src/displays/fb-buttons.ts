@@ -23,7 +23,7 @@ export interface Hit {
   readonly h: number;
 }
 
-/** A finger's least target (SPEC §9: 48 px), whatever the scale. */
+/** A finger's least target (CONTRACT §9: 48 px), whatever the scale. */
 const MIN_TARGET = 48;
 
 interface Set {

@@ -85,7 +85,7 @@ function column(c: Canvas, items: readonly Item[], box: Box, s: number, align: '
 
 /**
  * The sign-in screen: QR on the right, the words to type beside it; on a portrait screen the QR on
- * top, at least half the width, and the words under it (SPEC §9).
+ * top, at least half the width, and the words under it (CONTRACT §9).
  */
 function awaiting(c: Canvas, view: View, qr: QrMatrix | undefined, body: Box, s: number): void {
   let text = body;

@@ -16,7 +16,7 @@ const CANCEL = 'Cancel';
 const SIGN_IN = 'Sign in';
 
 /**
- * The framebuffer's touch controls (SPEC §9, addition): the kiosk page's Sign out (with its confirm
+ * The framebuffer's touch controls (CONTRACT §9, addition): the kiosk page's Sign out (with its confirm
  * step, `KIOSK_WEB_SIGN_OUT=true`) and Sign in (`KIOSK_SIGN_IN=on_request`) as buttons on the screen,
  * answered from `KIOSK_TOUCH`. The actions are the same `KioskActions` the page uses. A touchscreen
  * that fails is logged and retried; it never stops the framebuffer.

@@ -21,7 +21,7 @@ export interface FramebufferOptions {
 }
 
 /**
- * SPEC §4 `framebuffer`: draws straight into `KIOSK_FRAMEBUFFER`, a Linux fbdev device (geometry,
+ * CONTRACT §4 `framebuffer`: draws straight into `KIOSK_FRAMEBUFFER`, a Linux fbdev device (geometry,
  * depth and stride from sysfs) or a plain file with `KIOSK_FRAMEBUFFER_GEOMETRY`. Each view is
  * painted off-screen, encoded in the device's pixel format and written whole at offset 0 in one
  * positioned write, so the screen never shows half a frame; a frame identical to the one on

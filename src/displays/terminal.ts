@@ -35,7 +35,7 @@ function openDevice(path: string): Promise<Screen> {
 }
 
 /**
- * SPEC §4 `terminal`: draws on `KIOSK_TERMINAL` (`-` is stdout). On a TTY it redraws in place
+ * CONTRACT §4 `terminal`: draws on `KIOSK_TERMINAL` (`-` is stdout). On a TTY it redraws in place
  * (home, draw, clear the rest; cursor hidden while running); otherwise it prints a plain text
  * block only when something other than a countdown changes.
  */

@@ -1,7 +1,7 @@
 import type { AgentState, Claims, Snapshot } from '../state.js';
 
 /**
- * What every display shows (SPEC §4), derived from one snapshot by `toView`. Displays only lay
+ * What every display shows (CONTRACT §4), derived from one snapshot by `toView`. Displays only lay
  * it out; they never read the snapshot themselves, so all of them say the same thing.
  */
 export interface View {
@@ -23,7 +23,7 @@ export interface View {
   /** The signed-in (or being restored) account, in `restoring` and `signed_in` only. */
   readonly accountName?: string;
   /**
-   * Who is signed in (SPEC §9), in `signed_in` only: the verified, allow-listed ID-token claims the
+   * Who is signed in (CONTRACT §9), in `signed_in` only: the verified, allow-listed ID-token claims the
    * machine holds (`KIOSK_CLAIMS`), each with a label for people, the name aside (it is the headline).
    */
   readonly identity?: readonly IdentityRow[];

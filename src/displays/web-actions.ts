@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { ActionOutcome } from './display.js';
 import { isOwnOrigin, isPageToken } from './web-guard.js';
 
-/** The kiosk page's two actions (SPEC §9): `POST /sign-out` and `POST /sign-in`. */
+/** The kiosk page's two actions (CONTRACT §9): `POST /sign-out` and `POST /sign-in`. */
 export const ACTION_PATHS = ['/sign-out', '/sign-in'] as const;
 export type ActionPath = (typeof ACTION_PATHS)[number];
 

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config.js';
 
 /**
- * Who may talk to the kiosk page (SPEC §9). `Host` must name the kiosk itself, so a page on another
+ * Who may talk to the kiosk page (CONTRACT §9). `Host` must name the kiosk itself, so a page on another
  * site whose name was rebound to the kiosk's address (DNS rebinding) is refused before it can read
  * `/state.json`; a POST must carry the page's own `Origin` and its per-process token, so another
  * site cannot make the kiosk act (CSRF).

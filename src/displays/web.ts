@@ -37,7 +37,7 @@ const HEADERS: Readonly<Record<string, string>> = {
 const REFUSAL_LOG_MS = 1_000;
 
 /**
- * SPEC §4 `web` and §9: the kiosk page on `KIOSK_WEB_HOST:KIOSK_WEB_PORT`. Serves exactly `/`,
+ * CONTRACT §4 `web` and §9: the kiosk page on `KIOSK_WEB_HOST:KIOSK_WEB_PORT`. Serves exactly `/`,
  * `/events` (Server-Sent Events), `/state.json`, `/qr.svg` and, with KIOSK_METRICS, `/metrics` (GET and HEAD), and `POST /sign-out`,
  * `POST /sign-in`, all from memory: nothing is ever read from disk, and request paths are matched
  * verbatim (never decoded or normalised), so `/../x` or `/%2e%2e/` is just an unknown path. A request
@@ -145,7 +145,7 @@ export class WebDisplay implements Display {
   }
 
   /**
-   * `POST /sign-out`, `POST /sign-in` (SPEC §9): through `answerAction`'s checks to the kiosk's
+   * `POST /sign-out`, `POST /sign-in` (CONTRACT §9): through `answerAction`'s checks to the kiosk's
    * actions, which are the lifecycle's own operations. Never throws: a failure is a 500.
    */
   private async action(req: IncomingMessage, res: ServerResponse, path: ActionPath): Promise<void> {

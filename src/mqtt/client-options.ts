@@ -21,7 +21,7 @@ export interface ConnectionTuning {
 const MAX_INCOMING_PACKET = 1024 * 1024;
 
 /**
- * MQTT.js options for `mqtt://`, `mqtts://`, `ws://` and `wss://` (SPEC §3): broker CA, client
+ * MQTT.js options for `mqtt://`, `mqtts://`, `ws://` and `wss://` (CONTRACT §3): broker CA, client
  * certificate and key read from their PEM files, username and password. Certificate checks stay on.
  */
 export function clientOptions(

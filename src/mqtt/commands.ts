@@ -43,7 +43,7 @@ const REFRESH_ERRORS: Readonly<Record<string, string>> = {
 };
 const RESTARTABLE: readonly AgentState[] = ['awaiting_sign_in', 'offline', 'error'];
 
-/** SPEC §2 commands, one entry each; a handler checks the state it needs and never throws on purpose. */
+/** CONTRACT §2 commands, one entry each; a handler checks the state it needs and never throws on purpose. */
 export const COMMANDS: Readonly<Record<CommandName, (c: Context) => Promise<CommandOutcome>>> = {
   refresh: async ({ operations }) => {
     const result = await operations.refresh();

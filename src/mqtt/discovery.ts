@@ -3,7 +3,7 @@ import { STATES } from '../state.js';
 import type { Topics } from './topics.js';
 
 /**
- * Home Assistant MQTT discovery (SPEC §2, `KIOSK_HA_DISCOVERY`), device-based: one retained config on
+ * Home Assistant MQTT discovery (CONTRACT §2, `KIOSK_HA_DISCOVERY`), device-based: one retained config on
  * `<ha_prefix>/device/<device_id>/config` carrying the device, the `origin` and every entity in
  * `components` (one message where per-entity discovery needs one per entity). The kiosk's own topics
  * are unchanged: the entities read its state and claims and press its request topics.

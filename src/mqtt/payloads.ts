@@ -1,8 +1,8 @@
 import type { AgentEvent, Claims, Snapshot } from '../state.js';
 
 /**
- * The one place where the agent's camelCase, epoch-millisecond model becomes SPEC §2's wire
- * format: snake_case keys and ISO-8601 UTC times. Only the keys listed in SPEC §2 leave here.
+ * The one place where the agent's camelCase, epoch-millisecond model becomes CONTRACT §2's wire
+ * format: snake_case keys and ISO-8601 UTC times. Only the keys listed in CONTRACT §2 leave here.
  */
 export interface AgentInfo {
   readonly version: string;
@@ -65,7 +65,7 @@ export function statePayload(s: Snapshot, agent: AgentInfo): StatePayload {
 }
 
 /**
- * Event fields that may travel with an event (SPEC §2 `{"event","at",…}`); anything else a
+ * Event fields that may travel with an event (CONTRACT §2 `{"event","at",…}`); anything else a
  * caller attaches stays inside the agent. Numbers in `*_at` fields are times.
  */
 const EVENT_FIELDS = new Set(['reason', 'user_code', 'expires_at', 'username', 'retry_at', 'resource']);

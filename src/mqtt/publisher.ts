@@ -16,7 +16,7 @@ import { kioskTopics } from './topics.js';
 import type { Topics } from './topics.js';
 
 export interface PublisherTuning extends ConnectionTuning {
-  /** Upper bound of `stop()`: final state and `offline`, then the client ends (SPEC §5 leaves 5 s in all). */
+  /** Upper bound of `stop()`: final state and `offline`, then the client ends (CONTRACT §5 leaves 5 s in all). */
   readonly stopTimeoutMs?: number;
   readonly clientId?: string;
 }
@@ -35,7 +35,7 @@ export interface PublisherDeps {
 export type MqttStatus = 'connected' | 'disconnected';
 
 /**
- * SPEC §2 for one kiosk: a plain listener of the machine. Publishes only while connected and, on
+ * CONTRACT §2 for one kiosk: a plain listener of the machine. Publishes only while connected and, on
  * every (re)connect, the latest availability, state and claims: nothing stale is queued for later.
  * `start()` never waits for the broker, so a broker that is down never delays sign-in.
  */

@@ -1,4 +1,4 @@
-/** SPEC §2: every topic of one kiosk lives under `<prefix>/<device_id>`. */
+/** CONTRACT §2: every topic of one kiosk lives under `<prefix>/<device_id>`. */
 export const COMMAND_NAMES = ['refresh', 'sign_out', 'restart_sign_in', 'status'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
@@ -12,7 +12,7 @@ export interface Topics {
   readonly requests: string;
   request(command: string): string;
   response(command: string): string;
-  /** True for a topic under this kiosk's own `response/` (SPEC §2: the only MQTT 5 response topics it answers on). */
+  /** True for a topic under this kiosk's own `response/` (CONTRACT §2: the only MQTT 5 response topics it answers on). */
   isOwnResponseTopic(topic: string): boolean;
   /** The command name of a request topic, or undefined when the topic is not one of this kiosk's requests. */
   commandOf(topic: string): string | undefined;

@@ -7,7 +7,7 @@ import { isObject } from '../json.js';
 export interface KioskRow {
   readonly device: string;
   readonly availability: string | null;
-  /** The parsed SPEC §2 state payload; null when none (or cleared). */
+  /** The parsed CONTRACT §2 state payload; null when none (or cleared). */
   readonly state: Record<string, unknown> | null;
   /** Raw payloads, to tell a change from a repeat. */
   readonly raw: { readonly state?: string; readonly availability?: string };

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { normalizeResource } from '../resources.js';
 import type { HeaderSecret } from './secret.js';
 
-/** The App Service managed-identity protocol's version, the only one spoken (SPEC §8). */
+/** The App Service managed-identity protocol's version, the only one spoken (CONTRACT §8). */
 export const API_VERSION = '2019-08-01';
 /** Query parameters that pick a user-assigned identity: this endpoint has one identity, the signed-in account. */
 const IDENTITY_SELECTORS = ['client_id', 'principal_id', 'object_id', 'mi_res_id', 'msi_res_id'];

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeAtomic } from '../atomic-file.js';
 
-/** Where kiosk apps read the `X-IDENTITY-HEADER` value (SPEC §8): `<KIOSK_STATE_DIR>/identity-header`. */
+/** Where kiosk apps read the `X-IDENTITY-HEADER` value (CONTRACT §8): `<KIOSK_STATE_DIR>/identity-header`. */
 export const IDENTITY_HEADER_FILE = 'identity-header';
 
 /**

@@ -50,7 +50,7 @@ const MAX_DISCARDED_BODY = 1 << 20;
 const FLOOD_LOG_MS = 1_000;
 
 /**
- * SPEC §8: the App Service managed-identity protocol on KIOSK_TOKEN_LISTEN, for kiosk apps. Writes the
+ * CONTRACT §8: the App Service managed-identity protocol on KIOSK_TOKEN_LISTEN, for kiosk apps. Writes the
  * header secret for them, then listens; a start that fails (port taken, state dir unwritable) is logged
  * and retried with backoff, and shows in `kiosk-agent health`, never stopping sign-in. Every refusal is
  * a JSON answer and one log line; no secret or token is ever logged.

@@ -34,7 +34,7 @@ const NOT_SIGNED_IN_RETRY_S = 5;
 const MAX_RETRY_AFTER_S = 300;
 
 /**
- * SPEC §8 behind the request checks: tokens only while `signed_in` (a verified sign-in), through the
+ * CONTRACT §8 behind the request checks: tokens only while `signed_in` (a verified sign-in), through the
  * sign-in's silent acquisition, one acquisition per resource at a time however many apps ask at once.
  */
 export class TokenService {

@@ -126,7 +126,7 @@ export interface LeakScan {
 }
 
 /**
- * SPEC: tokens never appear in what the agent emits. Every token and device code the provider
+ * CONTRACT §1: tokens never appear in what the agent emits. Every token and device code the provider
  * issued is looked for in stdout, stderr, every MQTT message, the agent's non-cache files and
  * any `extra` text (web page, framebuffer).
  */
