@@ -11,6 +11,7 @@ import { CONTENT_SECURITY_POLICY, pageHtml } from './web-page.js';
 import { INITIAL_STATE, pageMessage, pageState, qrSvg } from './web-state.js';
 import type { PageOffers, PageState } from './web-state.js';
 import type { View } from './view.js';
+import { closeServer } from '../server-close.js';
 
 /** A comment on every event stream this often, so proxies and dead peers are noticed. */
 const HEARTBEAT_MS = 15_000;
@@ -102,16 +103,7 @@ export class WebDisplay implements Display {
     this.streams.clear();
     const server = this.server;
     this.server = undefined;
-    if (server?.listening !== true) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, CLOSE_WAIT_MS);
-      timer.unref();
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      server.closeAllConnections();
-    });
+    await closeServer(server, CLOSE_WAIT_MS);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

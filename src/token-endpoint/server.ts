@@ -12,6 +12,7 @@ import type { CheckContext, Refusal } from './checks.js';
 import { HeaderSecret, IDENTITY_HEADER_FILE } from './secret.js';
 import { TokenService } from './service.js';
 import type { Answer, ServiceDeps } from './service.js';
+import { closeServer } from '../server-close.js';
 
 export interface EndpointLimits {
   /** Requests at once beyond the steady rate, and the steady rate per second (every request counts). */
@@ -94,16 +95,7 @@ export class TokenEndpoint {
     clearTimeout(this.retry);
     const server = this.server;
     this.server = undefined;
-    if (server?.listening !== true) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, CLOSE_WAIT_MS);
-      timer.unref();
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      server.closeAllConnections();
-    });
+    await closeServer(server, CLOSE_WAIT_MS);
   }
 
   private async attempt(): Promise<void> {
