@@ -1,107 +1,190 @@
 /**
- * `npm run bench`: one table of medians measured side by side in one run, against the local
- * identity provider and a local Mosquitto: boot → code on screen and retained on MQTT, against the
- * floor (bare `node`, one HTTPS POST to /devicecode) and the upstream sample; RSS signed in; idle
- * CPU between refreshes; production install size against the five mission packages alone.
+ * `npm run bench`: one table of medians measured side by side in one run, against the local identity
+ * provider and a local Mosquitto, for each Node binary given: boot → code on screen and retained on MQTT
+ * against the floor (bare `node`, one HTTPS POST to /devicecode) and the upstream sample; a reboot with the
+ * provider metadata saved and nobody signed in; a reboot with a cached account → "Signed in" on screen;
+ * RSS signed in and idle against the sample's after sign-in; idle CPU; the production install against the
+ * five mission packages; and the same boots under arm64 emulation.
+ *
+ *   npm run bench -- [--provider-delay MS] [--node PATH[,PATH]]... [--arm64 on|off] [--install on|off] [--json FILE]
+ *
+ * BENCH_ROUNDS (7), BENCH_IDLE_SECONDS (60), BENCH_NODE (comma-separated paths), BENCH_PROVIDER_DELAY,
+ * BENCH_ARM64, BENCH_INSTALL and BENCH_JSON do the same as the options.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { startIdp } from '../src/idp/server.js';
-import { approvePending, cpuSeconds, dirBytes, median, rssMiB, startUntil } from './lib.js';
+import { runEmulated } from './boot-arm64.js';
+import type { Arm64Outcome } from './boot-arm64.js';
+import { agentToCode, CODE_ON_SCREEN, floorBoot, rebootSignedIn, sampleBoot, SIGNED_IN_ON_SCREEN } from './boot-rounds.js';
+import type { BootSetup } from './boot-rounds.js';
+import { approvePending, cpuSeconds, dirBytes, kill, median, rssMiB, spread, startUntil } from './lib.js';
+import type { Started } from './lib.js';
 import { writeUpstreamSample } from './upstream-sample.js';
 
+const { values: o } = parseArgs({
+  options: {
+    'provider-delay': { type: 'string', default: process.env.BENCH_PROVIDER_DELAY ?? '0' },
+    node: { type: 'string', multiple: true, default: process.env.BENCH_NODE?.split(',').filter(Boolean) ?? [process.execPath] },
+    arm64: { type: 'string', default: process.env.BENCH_ARM64 ?? 'on' },
+    install: { type: 'string', default: process.env.BENCH_INSTALL ?? 'on' },
+    json: { type: 'string', default: process.env.BENCH_JSON },
+  },
+});
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const IDLE_S = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
+const DELAY_MS = Number(o['provider-delay']);
 const ROOT = new URL('..', import.meta.url).pathname;
 const MISSION = ['@azure/msal-node', 'mqtt', 'qrcode', 'node-cron', 'pino'];
+const AGENT_ARGS = [join(ROOT, 'dist/main.js')];
+const loadAtStart = loadavg()[0] ?? NaN;
 
 const dir = await mkdtemp(join(tmpdir(), 'kiosk-bench-'));
-const idp = await startIdp({ dir: join(dir, 'idp') });
+const idp = await startIdp({ dir: join(dir, 'idp'), delayMs: DELAY_MS });
 const brokerPort = 20_000 + Math.floor(Math.random() * 20_000);
 await writeFile(join(dir, 'mosquitto.conf'), `listener ${brokerPort} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
 const broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
 await delay(500);
-const subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${brokerPort}`);
-const retainedAt = new Map<string, number>();
-const signedIn = new Set<string>();
+const brokerUrl = `mqtt://127.0.0.1:${brokerPort}`;
+const subscriber = await mqtt.connectAsync(brokerUrl);
+const codeRetainedAt = new Map<string, number>();
 subscriber.on('message', (topic, payload) => {
-  const state = payload.length > 0 ? (JSON.parse(payload.toString()) as { state?: string; user_code?: string }) : {};
-  if (state.user_code) retainedAt.set(topic, performance.now());
-  if (state.state === 'signed_in') signedIn.add(topic);
+  const state = payload.length > 0 ? (JSON.parse(payload.toString()) as { user_code?: string }) : {};
+  if (state.user_code && !codeRetainedAt.has(topic)) codeRetainedAt.set(topic, performance.now());
 });
 await subscriber.subscribeAsync('kiosk/+/state');
 
 const trust = { NODE_EXTRA_CA_CERTS: idp.caFile };
-const agentEnv = (id: string) => ({
-  ...trust,
-  KIOSK_CLIENT_ID: 'bench',
-  KIOSK_AUTHORITY: idp.authority,
-  KIOSK_CACHE_PATH: join(dir, id, 'token-cache.json'),
-  KIOSK_DEVICE_ID: id,
-  KIOSK_MQTT_URL: `mqtt://127.0.0.1:${brokerPort}`,
-  KIOSK_REFRESH_CRON: '0 0 1 1 *',
-  KIOSK_LOG_LEVEL: 'warn',
-});
+const baseEnv = { ...trust, KIOSK_CLIENT_ID: 'bench', KIOSK_AUTHORITY: idp.authority, KIOSK_MQTT_URL: brokerUrl, KIOSK_REFRESH_CRON: '0 0 1 1 *', KIOSK_LOG_LEVEL: 'warn' };
+const agentEnv = (id: string, at: string) => ({ ...baseEnv, KIOSK_DEVICE_ID: id, KIOSK_CACHE_PATH: join(at, 'token-cache.json') });
 const floorScript = `const r = await fetch(${JSON.stringify(`${idp.authority}oauth2/v2.0/devicecode`)}, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'client_id=bench&scope=openid' }); console.log((await r.json()).user_code);`;
 const sampleApp = await writeUpstreamSample(join(dir, 'sample'), { clientId: 'bench', authority: idp.authority, root: ROOT });
-const hasCode = (o: string) => /\b[A-Z0-9]{8,9}\b/.test(o);
 
-const floor: number[] = [];
-const sample: number[] = [];
-const screen: number[] = [];
-const retained: number[] = [];
-for (let i = 0; i < ROUNDS; i++) {
-  const f = await startUntil(['--input-type=module', '-e', floorScript], trust, hasCode, ROOT);
-  floor.push(f.ms);
-  f.child.kill('SIGKILL');
-  const s = await startUntil([sampleApp], trust, hasCode, ROOT);
-  sample.push(s.ms);
-  s.child.kill('SIGKILL');
-  const t0 = performance.now();
-  const a = await startUntil([join(ROOT, 'dist/main.js')], agentEnv(`boot-${i}`), (o) => /Code: \w+/.test(o), ROOT);
-  screen.push(a.ms);
-  while (!retainedAt.has(`kiosk/boot-${i}/state`) && performance.now() - t0 < 10_000) await delay(5);
-  retained.push((retainedAt.get(`kiosk/boot-${i}/state`) ?? NaN) - t0);
-  a.child.kill('SIGKILL');
+interface NodeRun {
+  readonly path: string;
+  readonly version: string;
+  readonly setup: BootSetup;
+  readonly idle: Started;
+  readonly idleDir: string;
+  floor: number[];
+  sample: number[];
+  screen: number[];
+  retained: number[];
+  /** Code retained on MQTT minus code on screen, per boot. */
+  mqttLag: number[];
+  /** A reboot with provider metadata saved and nobody signed in → code on screen. */
+  saved: number[];
+  /** A reboot with a cached account → "Signed in" on screen. */
+  reboot: number[];
+  rss?: number;
+  sampleRss?: number;
+  idleCpu?: number;
 }
 
-// Signed in and idle: the agent's RSS and CPU, against the sample's RSS once it has its tokens.
-// Its own code: the boot rounds' killed agents left theirs pending, and the oldest would be approved.
-const idle = await startUntil([join(ROOT, 'dist/main.js')], agentEnv('idle'), (o) => /Code: \w+/.test(o), ROOT);
-await approvePending(idp.controlUrl, /Code: (\w+)/.exec(idle.stdout())?.[1]);
-const signedSample = await startUntil(['--require', join(ROOT, 'bench/rss-at-exit.cjs'), sampleApp], trust, hasCode, ROOT);
-await approvePending(idp.controlUrl, /\b([A-Z0-9]{8,9})\b/.exec(signedSample.stdout())?.[1]);
-await new Promise((r) => signedSample.child.on('exit', r));
-const sampleRss = Number(/rss-kb=(\d+)/.exec(signedSample.stderr())?.[1]) / 1024;
-for (const t0 = performance.now(); !signedIn.has('kiosk/idle/state'); await delay(100)) {
-  if (performance.now() - t0 > 30_000) throw new Error('the idle agent did not sign in');
+/** A signed-in agent, left running: the idle figures, and the cache every reboot round starts from. */
+async function signedInAgent(setup: BootSetup, id: string): Promise<{ idle: Started; idleDir: string }> {
+  const idleDir = join(dir, id);
+  const idle = await startUntil(setup.node, AGENT_ARGS, setup.agentEnv(id, idleDir), (out) => CODE_ON_SCREEN.test(out), ROOT);
+  await approvePending(idp.controlUrl, /Code: (\w+)/.exec(idle.stdout())?.[1]);
+  for (const t0 = performance.now(); !SIGNED_IN_ON_SCREEN.test(idle.stdout()); await delay(50)) {
+    if (performance.now() - t0 > 60_000) throw new Error(`the idle agent on ${setup.node} did not sign in`);
+  }
+  return { idle, idleDir };
+}
+
+const runs: NodeRun[] = [];
+for (const [k, path] of o.node.flatMap((n) => n.split(',')).filter(Boolean).entries()) {
+  const version = execFileSync(path, ['-p', 'process.version']).toString().trim();
+  const setup: BootSetup = { node: path, cwd: ROOT, agentArgs: AGENT_ARGS, floorScript, sampleApp, trust, agentEnv, dir: join(dir, `node-${k}`) };
+  runs.push({ path, version, setup, ...(await signedInAgent(setup, `idle-${k}`)), floor: [], sample: [], screen: [], retained: [], mqttLag: [], saved: [], reboot: [] });
+}
+
+for (let i = 0; i < ROUNDS; i++) {
+  for (const [k, r] of runs.entries()) {
+    r.floor.push(await floorBoot(r.setup));
+    r.sample.push(await sampleBoot(r.setup));
+    const id = `boot-${k}-${i}`;
+    const topic = `kiosk/${id}/state`;
+    const first = await agentToCode(r.setup, id, async () => {
+      for (const t0 = performance.now(); !codeRetainedAt.has(topic) && performance.now() - t0 < 10_000; ) await delay(2);
+    });
+    r.screen.push(first.ms);
+    r.retained.push((codeRetainedAt.get(topic) ?? NaN) - first.t0);
+    r.mqttLag.push((codeRetainedAt.get(topic) ?? NaN) - first.t0 - first.ms);
+    if (!existsSync(join(r.setup.dir, id, 'provider-metadata.json'))) throw new Error(`no provider metadata saved by ${id}`);
+    r.saved.push((await agentToCode(r.setup, id)).ms);
+    r.reboot.push(await rebootSignedIn(r.setup, r.idleDir, `reboot-${k}-${i}`));
+  }
+}
+
+// The sample's RSS once it has its tokens (it exits then), against the idle agents' RSS and CPU, measured together.
+for (const r of runs) {
+  const signed = await startUntil(r.path, ['--require', join(ROOT, 'bench/rss-at-exit.cjs'), sampleApp], trust, (out) => /\b[A-Z0-9]{8,9}\b/.test(out), ROOT);
+  await approvePending(idp.controlUrl, /\b([A-Z0-9]{8,9})\b/.exec(signed.stdout())?.[1]);
+  await new Promise((resolve) => signed.child.on('exit', resolve));
+  r.sampleRss = Number(/rss-kb=(\d+)/.exec(signed.stderr())?.[1]) / 1024;
 }
 await delay(10_000);
-const agentRss = await rssMiB(idle.child.pid ?? 0);
-const cpu0 = await cpuSeconds(idle.child.pid ?? 0);
+const cpu0 = await Promise.all(runs.map(async (r) => ({ r, rss: await rssMiB(r.idle.child.pid ?? 0), cpu: await cpuSeconds(r.idle.child.pid ?? 0) })));
 await delay(IDLE_S * 1000);
-const idleCpu = ((await cpuSeconds(idle.child.pid ?? 0)) - cpu0) / IDLE_S;
-idle.child.kill('SIGKILL');
+for (const { r, rss, cpu } of cpu0) {
+  r.rss = rss;
+  r.idleCpu = ((await cpuSeconds(r.idle.child.pid ?? 0)) - cpu) / IDLE_S;
+  await kill(r.idle);
+}
 
-const install = await installSizes();
+const install = o.install === 'off' ? undefined : await installSizes();
+// What the image ships of the agent: dist/ without the local provider.
+const shipped = (await dirBytes(join(ROOT, 'dist'))) - (await dirBytes(join(ROOT, 'dist/idp')));
+const arm64: Arm64Outcome =
+  o.arm64 === 'off'
+    ? { skipped: '--arm64 off' }
+    : await runEmulated(ROOT, dir, { rounds: ROUNDS, agentArgs: AGENT_ARGS, floorScript, sampleApp, trust, agentEnv: baseEnv });
 
-const ms = (x: number) => `${x.toFixed(0)} ms`;
-const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
-const rows: Array<[string, string, string]> = [
-  ['floor: bare node, one HTTPS POST to /devicecode', ms(median(floor)), '1.00× floor'],
-  ['upstream sample: start → device-code message', ms(median(sample)), `${x(median(sample), median(floor))} floor`],
-  ['kiosk-agent: boot → code on screen', ms(median(screen)), `${x(median(screen), median(floor))} floor, ${x(median(screen), median(sample))} sample`],
-  ['kiosk-agent: boot → code retained on MQTT', ms(median(retained)), `${x(median(retained), median(floor))} floor, ${x(median(retained), median(sample))} sample`],
-  ['RSS: kiosk-agent signed in, idle', `${agentRss.toFixed(1)} MiB`, `${x(agentRss, sampleRss)} sample (${sampleRss.toFixed(1)} MiB after sign-in)`],
-  [`CPU: kiosk-agent idle between refreshes (${IDLE_S} s)`, `${(idleCpu * 100).toFixed(3)} %`, 'of one core'],
-  ['install: npm ci --omit=dev', `${(install.product / 2 ** 20).toFixed(1)} MiB`, `${x(install.product, install.mission)} the five mission packages (${(install.mission / 2 ** 20).toFixed(1)} MiB)`],
-];
-console.log(`\nmedians of ${ROUNDS} runs, side by side (node ${process.version}, ${process.arch})\n`);
-for (const [what, value, ratio] of rows) console.log(`${what.padEnd(50)} ${value.padStart(10)}  ${ratio}`);
+const ms = (xs: number[]): string => {
+  const [lo, hi] = spread(xs);
+  return `${median(xs).toFixed(0)} ms (${lo.toFixed(0)}–${hi.toFixed(0)})`;
+};
+const x = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
+const line = (what: string, value: string, ratio = ''): void => console.log(`${what.padEnd(58)} ${value.padStart(18)}  ${ratio}`);
+
+console.log(`\nmedians of ${ROUNDS} runs (min–max), side by side; provider delay ${DELAY_MS} ms; ${process.arch}; load average ${loadAtStart.toFixed(2)} at start, ${(loadavg()[0] ?? NaN).toFixed(2)} at end`);
+for (const r of runs) {
+  const f = median(r.floor);
+  const s = median(r.sample);
+  const vs = (xs: number[]): string => `${x(median(xs), f)} floor, ${x(median(xs), s)} sample`;
+  console.log(`\nnode ${r.version} (${r.path})`);
+  line('floor: bare node, one HTTPS POST to /devicecode', ms(r.floor), '1.00× floor');
+  line('upstream sample: start → device-code message', ms(r.sample), `${x(s, f)} floor`);
+  line('kiosk-agent: boot → code on screen', ms(r.screen), vs(r.screen));
+  line('kiosk-agent: boot → code retained on MQTT', ms(r.retained), vs(r.retained));
+  line('kiosk-agent: code retained on MQTT − code on screen', ms(r.mqttLag), 'per boot');
+  line('kiosk-agent: reboot, metadata saved, nobody signed in → code', ms(r.saved), vs(r.saved));
+  line('kiosk-agent: reboot, cached account → signed in on screen', ms(r.reboot), `${x(median(r.reboot), f)} floor`);
+  line('RSS: kiosk-agent signed in, idle', `${r.rss?.toFixed(1)} MiB`, `${x(r.rss ?? NaN, r.sampleRss ?? NaN)} sample (${r.sampleRss?.toFixed(1)} MiB after sign-in)`);
+  line(`CPU: kiosk-agent idle between refreshes (${IDLE_S} s)`, `${((r.idleCpu ?? NaN) * 100).toFixed(3)} %`, 'of one core');
+}
+console.log('');
+if (install) line('install: npm ci --omit=dev', `${(install.product / 2 ** 20).toFixed(1)} MiB`, `${x(install.product, install.mission)} the five mission packages (${(install.mission / 2 ** 20).toFixed(1)} MiB)`);
+line('image: dist/ without idp/ (the bundle the image ships)', `${(shipped / 2 ** 20).toFixed(2)} MiB`);
+if ('skipped' in arm64) line('arm64 emulated: skipped', '', arm64.skipped);
+else {
+  const e = arm64.result;
+  console.log(`\narm64 under qemu (${arm64.image}, node ${e.node} ${e.arch})`);
+  line('floor: bare node, one HTTPS POST to /devicecode', ms(e.floor), '1.00× floor');
+  line('upstream sample: start → device-code message', ms(e.sample), `${x(median(e.sample), median(e.floor))} floor`);
+  line('kiosk-agent: boot → code on screen', ms(e.screen), `${x(median(e.screen), median(e.floor))} floor, ${x(median(e.screen), median(e.sample))} sample`);
+}
+if (o.json) {
+  const native = runs.map(({ setup: _s, idle: _i, idleDir: _d, ...r }) => r);
+  await writeFile(o.json, JSON.stringify({ rounds: ROUNDS, delayMs: DELAY_MS, load: [loadAtStart, loadavg()[0]], native, install, shipped, arm64 }, null, 1));
+}
 
 await subscriber.endAsync();
 broker.kill('SIGTERM');

@@ -7,33 +7,49 @@ export interface Started {
   readonly child: ChildProcess;
   /** ms from spawn until `ready` first matched stdout. */
   readonly ms: number;
+  /** `performance.now()` at spawn, to time other signs of the same boot (a retained MQTT message) against it. */
+  readonly t0: number;
   readonly stdout: () => string;
   readonly stderr: () => string;
 }
 
-/** Spawns node with `args` and resolves once `ready(stdout)` holds; the process keeps running. */
-export function startUntil(args: string[], env: Record<string, string>, ready: (out: string) => boolean, cwd: string): Promise<Started> {
+/** Spawns `node` with `args` and resolves once `ready(stdout)` holds; the process keeps running. */
+export function startUntil(node: string, args: string[], env: Record<string, string>, ready: (out: string) => boolean, cwd: string): Promise<Started> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(node, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`not ready within 60 s: ${args.join(' ')}\n${err.slice(-2000)}`));
-    }, 60_000);
+      reject(new Error(`not ready within ${READY_TIMEOUT_MS / 1000} s: ${args.join(' ')}\n${err.slice(-2000)}`));
+    }, READY_TIMEOUT_MS);
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
       if (!ready(out)) return;
       clearTimeout(timer);
-      resolve({ child, ms: performance.now() - t0, stdout: () => out, stderr: () => err });
+      resolve({ child, ms: performance.now() - t0, t0, stdout: () => out, stderr: () => err });
     });
     child.on('error', reject);
   });
 }
 
+/** Under emulation a boot takes seconds. */
+const READY_TIMEOUT_MS = 120_000;
+
+/** Ends a started process and waits for it to be gone (its successor must not compete with it for the CPU). */
+export function kill(started: Started, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  const { child } = started;
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}
+
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+export const spread = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
 
 export async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

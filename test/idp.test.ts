@@ -333,7 +333,8 @@ test('wire faults: 5xx for some endpoints, hang, dropped connection, delay', asy
 });
 
 test('faults: validation, GET shows them, DELETE restores the defaults, reset clears requests', async (t) => {
-  const idp = await provider(t, { accessTokenExpiresIn: 120 });
+  const idp = await provider(t, { accessTokenExpiresIn: 120, delayMs: 5 });
+  assert.equal(((await idp.control('GET', 'faults')).body as { delay_ms: number }).delay_ms, 5, 'the delayMs option is delay_ms from the start');
   const bad = await idp.control('POST', 'faults', { fail_nxt: 1, delay_ms: -5, fail_endpoints: ['verify'], id_token_fault: 'weird' });
   assert.equal(bad.status, 400);
   const message = (bad.body as { message: string }).message;
@@ -349,6 +350,7 @@ test('faults: validation, GET shows them, DELETE restores the defaults, reset cl
   assert.equal(cleared.access_token_expires_in, 120, 'back to the startIdp option');
   assert.equal(cleared.device_code_interval, 1);
   assert.equal(cleared.issuer, null);
+  assert.equal(cleared.delay_ms, 5, 'DELETE keeps the delayMs option');
 
   await idp.wire('/');
   assert.ok((await idp.requests()).length > 0);

@@ -106,6 +106,8 @@ export interface FaultDefaults {
   deviceCodeExpiresIn: number;
   deviceCodeInterval: number;
   accessTokenExpiresIn: number;
+  /** Fixed delay before every wire answer (`delay_ms`), e.g. a provider across a WAN. */
+  delayMs: number;
 }
 
 /** The fault settings in force, with the counters that requests use up. */
@@ -121,7 +123,7 @@ export class Faults {
       fail_next: 0, fail_status: 500, fail_endpoints: [],
       hang_next: 0, hang_endpoints: [],
       drop_next: 0, drop_endpoints: [],
-      delay_ms: 0, slow_down_next: 0, enforce_interval: true,
+      delay_ms: this.defaults.delayMs, slow_down_next: 0, enforce_interval: true,
       device_code_expires_in: this.defaults.deviceCodeExpiresIn,
       device_code_interval: this.defaults.deviceCodeInterval,
       access_token_expires_in: this.defaults.accessTokenExpiresIn,

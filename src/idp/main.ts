@@ -31,12 +31,19 @@ Options:
   --global-verification-uri U
                          the global page device codes name (default https://microsoft.com/devicelogin;
                          https://127.0.0.1:8443/devicelogin reaches the local stand-in from a browser)
+  --delay-ms N           wait N ms before every wire answer, as a provider across a WAN (default 0)
   --help                 show this help
 `;
 
 function port(name: string, value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new Error(`--${name}: "${value}" is not a port from 0 to 65535`);
+  return n;
+}
+
+function milliseconds(name: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 600_000) throw new Error(`--${name}: "${value}" is not a number of milliseconds from 0 to 600000`);
   return n;
 }
 
@@ -60,6 +67,7 @@ async function main(): Promise<void> {
       'public-host': { type: 'string' },
       'external-id': { type: 'boolean', default: false },
       'global-verification-uri': { type: 'string' },
+      'delay-ms': { type: 'string', default: '0' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -82,6 +90,7 @@ async function main(): Promise<void> {
     publicHost: values['public-host'],
     externalId: values['external-id'],
     globalVerificationUri: values['global-verification-uri'],
+    delayMs: milliseconds('delay-ms', values['delay-ms']),
     onRequest: logRequest,
   });
   // Ready to be stopped before saying so: a supervisor may send SIGTERM as soon as it reads the line.

@@ -86,6 +86,7 @@ export async function startIdp(options: IdpOptions): Promise<Idp> {
     deviceCodeExpiresIn: options.deviceCodeExpiresIn ?? 900,
     deviceCodeInterval: options.deviceCodeInterval ?? 5,
     accessTokenExpiresIn: options.accessTokenExpiresIn ?? 3600,
+    delayMs: options.delayMs ?? 0,
   });
   let port = 0;
   const ctx: IdpContext = {

@@ -104,6 +104,8 @@ export interface IdpOptions {
   deviceCodeExpiresIn?: number;
   deviceCodeInterval?: number;
   accessTokenExpiresIn?: number;
+  /** Milliseconds before every wire answer (the `delay_ms` fault from the start; default 0). */
+  delayMs?: number;
   /** Called after each HTTPS request has been answered (or hung or dropped). */
   onRequest?: (entry: Readonly<RequestEntry>) => void;
 }
