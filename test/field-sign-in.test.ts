@@ -85,8 +85,7 @@ test('KIOSK_CODE_LIFETIME=60: a fresh code after 60 s, the old one never shown p
   const expired = k.agent.logs().find((l) => l.event === 'code_expired');
   assert.ok(expired, 'the first code was retired as expired');
   // The screen moved to the new code no later than a poll after the 60 s: never a dead code for long.
-  const next = k.agent.logs().find((l) => l.event === 'code_issued' && l.user_code === second.user_code);
-  assert.ok(next);
+  const next = await k.agent.waitForLog((l) => l.event === 'code_issued' && l.user_code === second.user_code, 10_000, 'the second code issued');
   const gap = Date.parse(String(next.time)) - Date.parse(String(shown.time));
   assert.ok(gap >= 59_000, `the first code stayed its 60 s (${gap} ms)`);
   // The provider still holds the first code (900 s); the kiosk no longer polls it, so only the new one signs in.
