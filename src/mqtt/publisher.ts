@@ -49,6 +49,8 @@ export class MqttPublisher {
   private stopping = false;
   private lastError?: string;
   private lastState?: { payload: string; acked: Promise<void> };
+  /** The boot's `starting`, until the first connect: operators see every restart, even one past before MQTT was up. */
+  private boot?: Snapshot;
   /** Resolvers of publishes awaiting their acknowledgement on the current connection. */
   private readonly pending = new Set<() => void>();
   /** Per-entity discovery topics of earlier versions (empty unless discovery is on). */
@@ -91,6 +93,7 @@ export class MqttPublisher {
       respond: (topic, payload, qos, correlationData) =>
         void this.publish(topic, payload, { qos, retain: false, ...(correlationData ? { properties: { correlationData } } : {}) }),
     });
+    if (this.d.machine.snapshot.state === 'starting') this.boot = this.d.machine.snapshot;
     this.d.machine.on('state', this.onState);
     this.d.machine.on('claims', this.onClaims);
     this.d.machine.on('event', this.onEvent);
@@ -179,6 +182,9 @@ export class MqttPublisher {
     this.client?.subscribe(filters, { qos: 1 }, (e) => e && this.log.warn({ err: messageOf(e) }, 'MQTT subscribe failed'));
     if (this.d.config.haDiscovery) this.announce();
     void this.publish(this.topics.availability, 'online', { qos: 1, retain: true });
+    // In order on one connection: the boot's marker first, so the retained state is still the latest.
+    if (this.boot && this.boot !== this.d.machine.snapshot) void this.publishState(this.boot);
+    this.boot = undefined;
     void this.publishState(this.d.machine.snapshot);
     void this.publish(this.topics.claims, claimsPayload(this.d.machine.claims), { qos: 1, retain: true });
   }

@@ -233,7 +233,9 @@ async function diskRound(v: Variant, volume: Volume, idp: TestIdp, mqttUrl: stri
 
   await mendIt();
   await agent.waitForLog((l) => l.msg === 'token cache written again', 15_000, 'the cache written once space is back');
-  await agent.waitForLog((l) => l.msg === 'status file written again', 15_000, 'the status file written once space is back');
+  // A full volume may still hold the status file's single page (freed as the filler raced a write):
+  // then it never failed and there is nothing to recover; health below shows it current either way.
+  if (statusWarnings.length === 1) await agent.waitForLog((l) => l.msg === 'status file written again', 15_000, 'the status file written once space is back');
   const h = await health(volume, idp);
   assert.equal(h.code, 0, `healthy again: ${h.stderr}`);
   const after = await readFile(volume.at(CACHE));
