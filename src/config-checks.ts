@@ -1,15 +1,14 @@
 import cron from 'node-cron';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
-import type { Config, TokenEndpointConfig } from './config.js';
+import { DISPLAY_NAMES } from './config-types.js';
+import type { Config, DisplayName, TokenEndpointConfig } from './config-types.js';
 import type { DefaultDeviceId } from './device-id.js';
 import { messageOf } from './errors.js';
 import { normalizeResource, resourceOfScope } from './resources.js';
 import { PEM_FILE_LIMIT, readSmallFile } from './small-file.js';
 
-export const DISPLAY_NAMES = ['terminal', 'framebuffer', 'web'] as const;
 /** A DNS name as a browser sends it in `Host`: labels of letters, digits, `-` and `_`, dot separated. */
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
-export type DisplayName = (typeof DISPLAY_NAMES)[number];
 
 /**
  * A value as a problem or warning quotes it: on one line, at most 80 characters, a URL's password
@@ -29,6 +28,9 @@ export function withoutPassword(value: string, mask: string): string {
   url.password = mask;
   return url.href;
 }
+
+/** A topic prefix: segments without `+`, `#`, spaces or empty parts (KIOSK_MQTT_PREFIX, KIOSK_HA_PREFIX, `watch --prefix`). */
+export const isTopicPrefix = (value: string): boolean => /^[^#+/\s]+(\/[^#+/\s]+)*$/.test(value);
 
 /** Each method checks one setting and records a problem naming it and the fix; it returns a usable value either way. */
 export class Validator {
@@ -130,7 +132,7 @@ export class Validator {
 
   topic(name: string): string {
     const value = this.text(name);
-    if (!/^[^#+/\s]+(\/[^#+/\s]+)*$/.test(value)) return this.fail(name, `"${shown(value)}" is not a topic prefix; use segments without +, #, spaces or empty parts, e.g. kiosk`, value);
+    if (!isTopicPrefix(value)) return this.fail(name, `"${shown(value)}" is not a topic prefix; use segments without +, #, spaces or empty parts, e.g. kiosk`, value);
     return value;
   }
 
@@ -241,27 +243,35 @@ export class Validator {
     return this.fail(name, `"${shown(value)}" is not true or false`, false);
   }
 
-  /**
-   * CONTRACT §8: `off`, or `[HOST:]PORT` (HOST an IP address or `localhost`, `[…]` around IPv6; 127.0.0.1 by
-   * default), with the resources kiosk apps may ask for (by default those of the API scopes in
-   * KIOSK_SCOPES) and an optional fixed header secret.
-   */
-  tokenEndpoint(listen: string, resourcesName: string, secretName: string, scopes: readonly string[]): TokenEndpointConfig | undefined {
-    const given = this.values[resourcesName];
-    const resources = given === undefined ? [...new Set(scopes.flatMap((s) => resourceOfScope(s) ?? []))] : this.resources(resourcesName, given);
-    const secret = this.values[secretName];
+  /** CONTRACT §8: the resources kiosk apps may ask for; by default those of the API scopes in KIOSK_SCOPES. */
+  tokenResources(name: string, scopes: readonly string[]): string[] {
+    const given = this.values[name];
+    return given === undefined ? [...new Set(scopes.flatMap((s) => resourceOfScope(s) ?? []))] : this.resources(name, given);
+  }
+
+  /** An optional fixed header secret; never quoted in the problem. */
+  tokenSecret(name: string): string | undefined {
+    const secret = this.values[name];
     if (secret !== undefined && !/^[\x21-\x7e]{16,512}$/.test(secret))
-      this.fail(secretName, 'must be 16 to 512 visible ASCII characters without spaces; use e.g. the output of `openssl rand -hex 32`, or leave it unset for a random one', undefined);
-    const value = this.text(listen);
+      this.fail(name, 'must be 16 to 512 visible ASCII characters without spaces; use e.g. the output of `openssl rand -hex 32`, or leave it unset for a random one', undefined);
+    return secret;
+  }
+
+  /** `off`, or `[HOST:]PORT` (HOST an IP address or `localhost`, `[…]` around IPv6; 127.0.0.1 by default). */
+  tokenListen(name: string): Pick<TokenEndpointConfig, 'host' | 'port'> | undefined {
+    const value = this.text(name);
     if (value === 'off') return undefined;
     const m = /^(?:(\[[0-9A-Fa-f:.]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(value);
     const host = m?.[1]?.replace(/^\[(.*)\]$/, '$1') ?? '127.0.0.1';
     const port = Number(m?.[2]);
     if (!m || port > 65535 || (host !== 'localhost' && isIP(host) === 0))
-      return this.fail(listen, `"${shown(value)}" must be off, PORT or HOST:PORT with an IP address, e.g. 8079 or 127.0.0.1:8079`, undefined);
-    if (resources.length === 0)
-      this.fail(resourcesName, 'names no resource, and KIOSK_SCOPES has no API scope to take one from; list the resources kiosk apps may ask for, e.g. api://<app-id>', undefined);
-    return { host, port, resources, secret };
+      return this.fail(name, `"${shown(value)}" must be off, PORT or HOST:PORT with an IP address, e.g. 8079 or 127.0.0.1:8079`, undefined);
+    return { host, port };
+  }
+
+  /** A rule between settings: records the problem under `name`. */
+  problem(name: string, message: string): void {
+    this.fail(name, message, undefined);
   }
 
   private resources(name: string, value: string): string[] {

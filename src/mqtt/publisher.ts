@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { IClientPublishOptions, MqttClient, Store } from 'mqtt';
-import type { Config } from '../config.js';
+import type { MqttConfig } from '../config.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AgentEvent, Claims, Machine, Snapshot } from '../state.js';
@@ -22,7 +22,7 @@ export interface PublisherTuning extends ConnectionTuning {
 }
 
 export interface PublisherDeps {
-  readonly config: Pick<Config, 'deviceId' | 'deviceName' | 'location' | 'mqtt' | 'haDiscovery' | 'haPrefix'> & Partial<Pick<Config, 'displays' | 'web'>>;
+  readonly config: MqttConfig;
   readonly machine: Machine;
   readonly operations: Operations;
   readonly log: Logger;
