@@ -1,5 +1,7 @@
 import type { Socket } from 'node:net';
 import type { IClientPublishOptions, MqttClient, Store } from 'mqtt';
+import { systemClock, within } from '../clock.js';
+import type { Clock } from '../clock.js';
 import type { MqttConfig } from '../config.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -8,7 +10,6 @@ import { clientOptions, describeUrl } from './client-options.js';
 import type { ConnectionTuning } from './client-options.js';
 import { CommandHandler } from './commands.js';
 import type { CommandLimits, Operations, RequestPacket } from './commands.js';
-import { within } from './deadline.js';
 import { deviceDiscovery, haStatusTopic, kioskPageUrl, legacyDiscoveryTopics, MIGRATE_PAYLOAD } from './discovery.js';
 import { claimsPayload, eventPayload, statePayload } from './payloads.js';
 import type { AgentInfo } from './payloads.js';
@@ -27,6 +28,8 @@ export interface PublisherDeps {
   readonly operations: Operations;
   readonly log: Logger;
   readonly version: string;
+  /** Time for the command timeout, the rate limit and the stop deadline; `now` overrides its `now()`. */
+  readonly clock?: Clock;
   readonly now?: () => number;
   readonly tuning?: PublisherTuning;
   readonly limits?: Partial<CommandLimits>;
@@ -55,8 +58,10 @@ export class MqttPublisher {
   private readonly pending = new Set<() => void>();
   /** Per-entity discovery topics of earlier versions (empty unless discovery is on). */
   private readonly legacy: ReadonlySet<string>;
+  private readonly clock: Clock;
 
   constructor(private readonly d: PublisherDeps) {
+    this.clock = d.clock ?? systemClock;
     this.topics = kioskTopics(d.config.mqtt.prefix, d.config.deviceId);
     this.log = d.log.child({ module: 'mqtt' });
     this.legacy = new Set(d.config.haDiscovery ? legacyDiscoveryTopics(d.config.haPrefix, d.config.deviceId) : []);
@@ -88,7 +93,8 @@ export class MqttPublisher {
       operations: this.d.operations,
       agent: this.agent,
       log: this.log,
-      now: this.d.now ?? Date.now,
+      now: this.d.now ?? (() => this.clock.now()),
+      clock: this.clock,
       limits: this.d.limits,
       respond: (topic, payload, qos, correlationData) =>
         void this.publish(topic, payload, { qos, retain: false, ...(correlationData ? { properties: { correlationData } } : {}) }),
@@ -147,14 +153,15 @@ export class MqttPublisher {
     this.stopping = true; // also stops a client that is still loading from ever connecting
     if (!client) return;
     this.d.machine.off('state', this.onState).off('claims', this.onClaims).off('event', this.onEvent);
-    const deadline = Date.now() + (this.d.tuning?.stopTimeoutMs ?? 2_000);
+    const clock = this.clock;
+    const deadline = clock.now() + (this.d.tuning?.stopTimeoutMs ?? 2_000);
     if (this.online) {
       const state = this.stateMessage(this.d.machine.snapshot);
       const stateAcked = this.lastState?.payload === state ? this.lastState.acked : this.publish(this.topics.state, state, { qos: 1, retain: true });
       const offline = this.publish(this.topics.availability, 'offline', { qos: 1, retain: true });
-      await within(Promise.all([stateAcked, offline]), deadline - Date.now());
+      await within(Promise.all([stateAcked, offline]), deadline - clock.now(), clock);
     }
-    const ended = await within(new Promise<void>((resolve) => client.end(false, {}, () => resolve())), deadline - Date.now());
+    const ended = await within(new Promise<void>((resolve) => client.end(false, {}, () => resolve())), deadline - clock.now(), clock);
     if (!ended) client.end(true);
     this.online = false;
     this.log.info('MQTT stopped');

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'mqtt';
+import { within } from '../clock.js';
 import { isTopicPrefix } from '../config-checks.js';
 import { MQTT_PROTOCOLS } from '../config-types.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { defaultOf } from '../settings.js';
 import { readSmallText } from '../small-file.js';
 import { clientOptions, describeUrl } from './client-options.js';
-import { within } from './deadline.js';
 import type { ConnectionTuning, MqttSettings } from './client-options.js';
 import { fleetTopics } from './topics.js';
 import { applyMessage, jsonLine, renderTable } from './watch-view.js';
