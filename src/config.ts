@@ -1,5 +1,6 @@
 import { dirname, resolve } from 'node:path';
-import { shown, Validator, withoutPassword } from './config-checks.js';
+import { Validator } from './config-checks.js';
+import { shown, withoutPassword } from './value-checks.js';
 import type { Config, TokenEndpointConfig } from './config-types.js';
 import { defaultDeviceId, realHost } from './device-id.js';
 import type { DefaultDeviceId, HostFacts } from './device-id.js';
