@@ -92,7 +92,7 @@ export interface TokenEndpointConfig {
 export const SIGN_IN_MODES = ['auto', 'on_request'] as const;
 export type SignInMode = (typeof SIGN_IN_MODES)[number];
 
-/** What sign-in takes: the app registration, the provider, the token cache (src/auth/). */
+/** What sign-in takes: the app registration, the provider, the token cache (`Auth`). */
 export type AuthConfig = Pick<
   Config,
   | 'clientId' | 'authority' | 'scopes' | 'knownAuthorities' | 'extraQueryParameters' | 'claims' | 'httpTimeoutSeconds'
