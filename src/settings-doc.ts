@@ -22,7 +22,8 @@ export function settingsHelp(): string {
     .map((group) => {
       const lines = SETTING_NAMES.filter((n) => SETTINGS_TABLE[n].group === group).map((n) => {
         const shown = defaultText(n).replaceAll('`', '');
-        return `  ${n.padEnd(width)}${SETTINGS_TABLE[n].about}${shown === '-' ? '' : ` (default: ${shown})`}`;
+        const suffix = shown === '-' ? '' : shown === 'required' ? ' (required)' : ` (default: ${shown})`;
+        return `  ${n.padEnd(width)}${SETTINGS_TABLE[n].about}${suffix}`;
       });
       return [`${SETTING_GROUPS[group]}:`, ...lines].join('\n');
     })
