@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 // Inlined by the bundler, so `dist/` needs no package.json beside it to know its version.
 import pkg from '../package.json' with { type: 'json' };
+import { settingsHelp } from './settings-doc.js';
 
 export type Command = 'run' | 'health' | 'config' | 'watch' | 'help' | 'version';
 
@@ -28,8 +29,11 @@ Options:
   -h, --help      show this help
   -v, --version   show the version
 
-Settings are environment variables (KIOSK_*; each also as KIOSK_*_FILE): see README.md.
-Exit codes: 0 stopped gracefully, 78 invalid configuration, 1 anything unexpected.`;
+Exit codes: 0 stopped gracefully, 78 invalid configuration, 1 anything unexpected.
+
+Settings are environment variables (KIOSK_*; each also as KIOSK_*_FILE), explained in README.md:
+
+${settingsHelp()}`;
 
 /** Throws a plain Error with a usage hint for anything it does not understand. */
 export function parseInvocation(argv: readonly string[]): Invocation {

@@ -27,3 +27,20 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     }
   });
 }
+
+/**
+ * True when `p` settled within `ms` on `clock` (a rejection counts as settled); false when time ran out
+ * first. `unref`: the wait alone does not keep the process alive.
+ */
+export async function within(p: Promise<unknown>, ms: number, clock: Clock = systemClock, unref = false): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = clock.setTimeout(() => resolve(false), Math.max(0, ms));
+    if (unref) timer.unref();
+  });
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clock.clearTimeout(timer);
+  }
+}

@@ -1,55 +1,22 @@
 import cron from 'node-cron';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
-import type { Config, TokenEndpointConfig } from './config.js';
+import { DISPLAY_NAMES } from './config-types.js';
+import type { Config, DisplayName, TokenEndpointConfig } from './config-types.js';
 import type { DefaultDeviceId } from './device-id.js';
 import { messageOf } from './errors.js';
 import { normalizeResource, resourceOfScope } from './resources.js';
 import { PEM_FILE_LIMIT, readSmallFile } from './small-file.js';
+import { shown, ValueChecks } from './value-checks.js';
 
-export const DISPLAY_NAMES = ['terminal', 'framebuffer', 'web'] as const;
+
 /** A DNS name as a browser sends it in `Host`: labels of letters, digits, `-` and `_`, dot separated. */
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
-export type DisplayName = (typeof DISPLAY_NAMES)[number];
 
-/**
- * A value as a problem or warning quotes it: on one line, at most 80 characters, a URL's password
- * masked, and no character a terminal or log viewer acts on (controls, line and bidi separators).
- */
-export function shown(value: string): string {
-  const text = withoutPassword(value, '***');
-  const escaped = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text).slice(1, -1);
-  return escaped.replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
+/** A topic prefix: segments without `+`, `#`, spaces or empty parts (KIOSK_MQTT_PREFIX, KIOSK_HA_PREFIX, `watch --prefix`). */
+export const isTopicPrefix = (value: string): boolean => /^[^#+/\s]+(\/[^#+/\s]+)*$/.test(value);
 
-/** The value with a URL's password (e.g. `mqtts://user:secret@host`) replaced by `mask`; other values as they are. */
-export function withoutPassword(value: string, mask: string): string {
-  if (!URL.canParse(value)) return value;
-  const url = new URL(value);
-  if (url.password === '') return value;
-  url.password = mask;
-  return url.href;
-}
-
-/** Each method checks one setting and records a problem naming it and the fix; it returns a usable value either way. */
-export class Validator {
-  constructor(
-    private readonly values: Record<string, string | undefined>,
-    private readonly problems: string[],
-  ) {}
-
-  private fail<T>(name: string, message: string, fallback: T): T {
-    this.problems.push(`${name}: ${message}`);
-    return fallback;
-  }
-
-  optional(name: string): string | undefined {
-    return this.values[name];
-  }
-
-  text(name: string): string {
-    return this.values[name] ?? this.fail(name, 'is required; set it (see README, Configuration)', '');
-  }
-
+/** The agent's own kinds of value (URLs, topics, cron, displays, …), on top of the plain ones. */
+export class Validator extends ValueChecks {
   clientId(name: string): string {
     const value = this.values[name];
     if (value === undefined) return this.fail(name, 'is required; set it to the application (client) id of your app registration', '');
@@ -130,7 +97,7 @@ export class Validator {
 
   topic(name: string): string {
     const value = this.text(name);
-    if (!/^[^#+/\s]+(\/[^#+/\s]+)*$/.test(value)) return this.fail(name, `"${shown(value)}" is not a topic prefix; use segments without +, #, spaces or empty parts, e.g. kiosk`, value);
+    if (!isTopicPrefix(value)) return this.fail(name, `"${shown(value)}" is not a topic prefix; use segments without +, #, spaces or empty parts, e.g. kiosk`, value);
     return value;
   }
 
@@ -179,26 +146,6 @@ export class Validator {
     return new URL(value).href;
   }
 
-  /** A name for people to read: one line of printable text, at most `max` characters. */
-  label(name: string, max: number): string | undefined {
-    const value = this.values[name];
-    if (value === undefined) return undefined;
-    if ([...value].length > max || /[\p{Cc}\p{Cs}\u2028\u2029]/u.test(value))
-      return this.fail(name, `"${shown(value)}" must be one line of at most ${max} printable characters`, undefined);
-    return value;
-  }
-
-  optionalInteger(name: string, min: number, max: number, what: string): number | undefined {
-    return this.values[name] === undefined ? undefined : this.integer(name, min, max, what);
-  }
-
-  integer(name: string, min: number, max: number, what: string): number {
-    const value = this.text(name);
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || n < min || n > max) return this.fail(name, `"${shown(value)}" is not ${what}`, min);
-    return n;
-  }
-
   cacheKey(name: string): string | undefined {
     const value = this.values[name];
     if (value !== undefined && value.length < 16)
@@ -228,40 +175,30 @@ export class Validator {
     }
   }
 
-  words(name: string, pattern: RegExp, what: string): string[] {
-    const items = this.text(name).split(/\s+/).filter(Boolean);
-    if (items.length === 0 || !items.every((w) => pattern.test(w))) return this.fail(name, `must be ${what}`, items);
-    return items;
+  /** CONTRACT §8: the resources kiosk apps may ask for; by default those of the API scopes in KIOSK_SCOPES. */
+  tokenResources(name: string, scopes: readonly string[]): string[] {
+    const given = this.values[name];
+    return given === undefined ? [...new Set(scopes.flatMap((s) => resourceOfScope(s) ?? []))] : this.resources(name, given);
   }
 
-  boolean(name: string): boolean {
-    const value = this.text(name).toLowerCase();
-    if (['true', '1', 'yes', 'on'].includes(value)) return true;
-    if (['false', '0', 'no', 'off'].includes(value)) return false;
-    return this.fail(name, `"${shown(value)}" is not true or false`, false);
-  }
-
-  /**
-   * CONTRACT §8: `off`, or `[HOST:]PORT` (HOST an IP address or `localhost`, `[…]` around IPv6; 127.0.0.1 by
-   * default), with the resources kiosk apps may ask for (by default those of the API scopes in
-   * KIOSK_SCOPES) and an optional fixed header secret.
-   */
-  tokenEndpoint(listen: string, resourcesName: string, secretName: string, scopes: readonly string[]): TokenEndpointConfig | undefined {
-    const given = this.values[resourcesName];
-    const resources = given === undefined ? [...new Set(scopes.flatMap((s) => resourceOfScope(s) ?? []))] : this.resources(resourcesName, given);
-    const secret = this.values[secretName];
+  /** An optional fixed header secret; never quoted in the problem. */
+  tokenSecret(name: string): string | undefined {
+    const secret = this.values[name];
     if (secret !== undefined && !/^[\x21-\x7e]{16,512}$/.test(secret))
-      this.fail(secretName, 'must be 16 to 512 visible ASCII characters without spaces; use e.g. the output of `openssl rand -hex 32`, or leave it unset for a random one', undefined);
-    const value = this.text(listen);
+      this.fail(name, 'must be 16 to 512 visible ASCII characters without spaces; use e.g. the output of `openssl rand -hex 32`, or leave it unset for a random one', undefined);
+    return secret;
+  }
+
+  /** `off`, or `[HOST:]PORT` (HOST an IP address or `localhost`, `[…]` around IPv6; 127.0.0.1 by default). */
+  tokenListen(name: string): Pick<TokenEndpointConfig, 'host' | 'port'> | undefined {
+    const value = this.text(name);
     if (value === 'off') return undefined;
     const m = /^(?:(\[[0-9A-Fa-f:.]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(value);
     const host = m?.[1]?.replace(/^\[(.*)\]$/, '$1') ?? '127.0.0.1';
     const port = Number(m?.[2]);
     if (!m || port > 65535 || (host !== 'localhost' && isIP(host) === 0))
-      return this.fail(listen, `"${shown(value)}" must be off, PORT or HOST:PORT with an IP address, e.g. 8079 or 127.0.0.1:8079`, undefined);
-    if (resources.length === 0)
-      this.fail(resourcesName, 'names no resource, and KIOSK_SCOPES has no API scope to take one from; list the resources kiosk apps may ask for, e.g. api://<app-id>', undefined);
-    return { host, port, resources, secret };
+      return this.fail(name, `"${shown(value)}" must be off, PORT or HOST:PORT with an IP address, e.g. 8079 or 127.0.0.1:8079`, undefined);
+    return { host, port };
   }
 
   private resources(name: string, value: string): string[] {
@@ -271,9 +208,4 @@ export class Validator {
     }))];
   }
 
-  oneOf(name: string, allowed: readonly string[]): string {
-    const value = this.text(name);
-    if (!allowed.includes(value)) return this.fail(name, `"${shown(value)}" must be one of ${allowed.join(', ')}`, allowed[0] ?? '');
-    return value;
-  }
 }

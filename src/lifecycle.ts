@@ -1,24 +1,16 @@
-import { Backoff } from './backoff.js';
 import { sleep } from './clock.js';
 import type { Clock } from './clock.js';
-import type { Attempt, Auth, DeviceCode, Tokens } from './auth/auth.js';
+import type { Attempt, Auth } from './auth/auth.js';
 import { KEYS_UNREACHABLE } from './auth/provider-errors.js';
 import type { SignInMode } from './config.js';
 import type { RefreshPlan } from './schedule.js';
 import type { Logger } from './log.js';
-import type { Machine, SnapshotDetail } from './state.js';
+import type { Machine } from './state.js';
+import { NOT_SIGNED_IN, SignInSteps, VERIFYING } from './sign-in-steps.js';
+import type { Timings } from './sign-in-steps.js';
 
-export interface Timings {
-  /** First delay after a network failure; doubles up to `retryMaxMs`, with jitter. */
-  readonly retryInitialMs: number;
-  readonly retryMaxMs: number;
-  /** How often a fault no retry fixes soon (`error`) is tried again. */
-  readonly errorRetryMs: number;
-  /** How long "declined" stays on screen before a fresh code. */
-  readonly declinePauseMs: number;
-}
-
-export const DEFAULT_TIMINGS: Timings = { retryInitialMs: 1_000, retryMaxMs: 300_000, errorRetryMs: 300_000, declinePauseMs: 5_000 };
+export { DEFAULT_TIMINGS, NOT_SIGNED_IN } from './sign-in-steps.js';
+export type { Timings } from './sign-in-steps.js';
 
 export interface LifecycleDeps {
   machine: Machine;
@@ -32,12 +24,6 @@ export interface LifecycleDeps {
   /** The backoff's jitter (tests fix it). */
   random?: () => number;
 }
-
-/** Approved, or restored, but the ID token cannot be checked yet: no name is shown until it is. */
-const VERIFYING = "Verifying sign-in; waiting for the provider's keys";
-
-/** What the kiosk says while nobody is signed in and no code was asked for (`KIOSK_SIGN_IN=on_request`). */
-export const NOT_SIGNED_IN = 'Not signed in; a code is shown when sign-in is requested';
 
 type Pursuit = 'restore' | 'refresh';
 
@@ -54,9 +40,11 @@ export class Lifecycle {
   /** Cuts short the latest retry wait, so the next attempt comes now (a no-op once that wait is over). */
   private retryNow?: () => void;
   private readonly log: Logger;
+  private readonly steps: SignInSteps;
 
   constructor(private readonly d: LifecycleDeps) {
     this.log = d.log.child({ module: 'lifecycle' });
+    this.steps = new SignInSteps(d);
   }
 
   start(): void {
@@ -110,7 +98,7 @@ export class Lifecycle {
    */
   async signOut(reason: 'operator' | 'kiosk_page' | 'touchscreen' | 'schedule' = 'operator'): Promise<void> {
     this.cancel();
-    await this.forget(reason);
+    await this.steps.forget(reason);
     this.run((signal) => this.offerSignIn(signal));
   }
 
@@ -165,7 +153,7 @@ export class Lifecycle {
    */
   private async awaitCacheKey(signal: AbortSignal): Promise<void> {
     for (let error = this.d.auth.cacheFault(); error; error = this.d.auth.cacheFault()) {
-      await this.wait('error', { error }, this.d.timings.errorRetryMs, signal);
+      await this.steps.wait('error', { error }, this.d.timings.errorRetryMs, signal);
       if (signal.aborted) return;
       if (await this.d.auth.cachedAccount()) return this.pursue('restore', signal);
     }
@@ -173,15 +161,15 @@ export class Lifecycle {
   }
 
   private async signIn(signal: AbortSignal): Promise<void> {
-    const backoff = this.backoff();
+    const backoff = this.steps.backoff();
     const onRequest = this.d.signIn === 'on_request';
     // A wait cut short by cancellation ends the loop here: a cancelled task never asks for another code.
     while (!signal.aborted) {
-      const result = await this.d.auth.deviceCode((code) => this.showCode(code, signal), signal);
+      const result = await this.d.auth.deviceCode((code) => this.steps.showCode(code, signal), signal);
       if (signal.aborted || result.kind === 'cancelled') return;
       switch (result.kind) {
         case 'ok':
-          return this.signedIn(result.tokens, 'sign_in_succeeded');
+          return this.steps.signedIn(result.tokens, 'sign_in_succeeded');
         case 'expired':
           this.d.machine.record('code_expired');
           if (onRequest) return this.offerSignIn(signal);
@@ -190,18 +178,18 @@ export class Lifecycle {
         case 'declined': {
           this.d.machine.record('sign_in_failed', { reason: 'declined' });
           const next = onRequest ? 'ask again to sign in' : 'a new code follows';
-          await this.wait('awaiting_sign_in', { detail: `Sign-in was declined; ${next}` }, this.d.timings.declinePauseMs, signal);
+          await this.steps.wait('awaiting_sign_in', { detail: `Sign-in was declined; ${next}` }, this.d.timings.declinePauseMs, signal);
           if (onRequest) return this.offerSignIn(signal);
           continue;
         }
         case 'network':
           // Approved, but the ID token cannot be checked yet: the tokens are cached, so wait for the keys, not for a new code.
           if (result.code === KEYS_UNREACHABLE) {
-            await this.wait('offline', { detail: VERIFYING }, backoff.next(result.retryAfterMs), signal);
+            await this.steps.wait('offline', { detail: VERIFYING }, backoff.next(result.retryAfterMs), signal);
             return this.pursue('restore', signal);
           }
           this.d.machine.record('sign_in_failed', { reason: result.code });
-          await this.wait('offline', { detail: 'Waiting for network' }, backoff.next(result.retryAfterMs), signal);
+          await this.steps.wait('offline', { detail: 'Waiting for network' }, backoff.next(result.retryAfterMs), signal);
           continue;
         case 'interaction_required':
         case 'fatal': {
@@ -209,7 +197,7 @@ export class Lifecycle {
           this.d.machine.record('sign_in_failed', { reason: error.code });
           // Never a loop of fresh codes nobody can use: a slow retry, or (on_request) none until asked.
           if (onRequest) return void this.d.machine.go('error', { error });
-          await this.wait('error', { error }, this.d.timings.errorRetryMs, signal);
+          await this.steps.wait('error', { error }, this.d.timings.errorRetryMs, signal);
           continue;
         }
       }
@@ -217,7 +205,7 @@ export class Lifecycle {
   }
 
   private async pursue(kind: Pursuit, signal: AbortSignal, first?: (kind: Attempt['kind']) => void): Promise<void> {
-    const backoff = this.backoff();
+    const backoff = this.steps.backoff();
     while (!signal.aborted) {
       const result = await this.d.auth.silent(kind === 'refresh');
       first?.(result.kind);
@@ -226,14 +214,14 @@ export class Lifecycle {
       if (signal.aborted || result.kind === 'cancelled') return;
       switch (result.kind) {
         case 'ok':
-          return this.signedIn(result.tokens, kind === 'refresh' ? 'refresh_succeeded' : 'sign_in_succeeded');
+          return this.steps.signedIn(result.tokens, kind === 'refresh' ? 'refresh_succeeded' : 'sign_in_succeeded');
         case 'interaction_required':
         case 'expired':
         case 'declined': {
           const reason = result.kind === 'interaction_required' ? result.code : result.kind;
           if (kind === 'refresh') this.d.machine.record('refresh_failed', { reason });
           this.log.info({ reason }, 'cached sign-in is no longer valid; signing out');
-          await this.forget(reason);
+          await this.steps.forget(reason);
           if (!signal.aborted) this.run((s) => this.offerSignIn(s));
           return;
         }
@@ -248,14 +236,14 @@ export class Lifecycle {
             await sleep(this.d.clock, delay, until);
           } else {
             const detail = result.code === KEYS_UNREACHABLE ? VERIFYING : 'Waiting for network';
-            await this.wait('offline', { detail, account: snap.account }, delay, until);
+            await this.steps.wait('offline', { detail, account: snap.account }, delay, until);
           }
           continue;
         }
         case 'fatal':
           if (kind === 'refresh') this.d.machine.record('refresh_failed', { reason: result.fault.code });
           // The account stays named in the state: an operator sees whose sign-in was blocked, and may sign it out.
-          await this.wait('error', { error: result.fault, account: this.d.machine.snapshot.account }, this.d.timings.errorRetryMs, this.untilRetryOrNow(signal));
+          await this.steps.wait('error', { error: result.fault, account: this.d.machine.snapshot.account }, this.d.timings.errorRetryMs, this.untilRetryOrNow(signal));
           continue;
       }
     }
@@ -268,39 +256,4 @@ export class Lifecycle {
     return AbortSignal.any([signal, now.signal]);
   }
 
-  /** Removes the cached account; the `signed_out` event says why (`operator`, Entra's code, `invalid_grant`, …). */
-  private async forget(reason: string): Promise<void> {
-    await this.d.auth.signOut();
-    this.d.machine.setClaims(undefined);
-    this.d.machine.record('signed_out', { reason });
-  }
-
-  private showCode(code: DeviceCode, signal: AbortSignal): void {
-    if (signal.aborted) return;
-    this.d.machine.go('awaiting_sign_in', {
-      userCode: code.userCode,
-      verificationUri: code.verificationUri,
-      verificationUriComplete: code.verificationUriComplete,
-      expiresAt: code.expiresAt,
-    });
-    this.d.machine.record('code_issued', { user_code: code.userCode, expires_at: code.expiresAt });
-  }
-
-  private signedIn(tokens: Tokens, event: 'sign_in_succeeded' | 'refresh_succeeded'): void {
-    this.d.machine.setClaims(tokens.claims);
-    const nextRefreshAt = this.d.schedule.plan(tokens.expiresAt);
-    this.d.machine.go('signed_in', { account: tokens.account, tokenExpiresAt: tokens.expiresAt, nextRefreshAt });
-    this.d.machine.record(event, { username: tokens.account.username });
-  }
-
-  /** Shows a waiting state with its retry time, then sleeps until then (or until cancelled). */
-  private async wait(state: 'offline' | 'error' | 'awaiting_sign_in', detail: SnapshotDetail, ms: number, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return;
-    this.d.machine.go(state, { ...detail, retryAt: this.d.clock.now() + ms });
-    await sleep(this.d.clock, ms, signal);
-  }
-
-  private backoff(): Backoff {
-    return new Backoff({ initialMs: this.d.timings.retryInitialMs, maxMs: this.d.timings.retryMaxMs, random: this.d.random });
-  }
 }

@@ -2,7 +2,7 @@ import { join, dirname } from 'node:path';
 import { LogLevel, PublicClientApplication } from '@azure/msal-node';
 import type { AccountInfo, AuthenticationResult, DeviceCodeRequest } from '@azure/msal-node';
 import type { Clock } from '../clock.js';
-import type { Config } from '../config.js';
+import type { AuthConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { scrub } from '../log.js';
 import { messageOf } from '../errors.js';
@@ -44,7 +44,7 @@ export type AccessTokenAttempt =
   | { kind: 'refused'; code: string; message: string };
 
 export interface AuthDeps {
-  config: Config;
+  config: AuthConfig;
   log: Logger;
   clock: Clock;
   /** Aborted on shutdown. */

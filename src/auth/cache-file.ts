@@ -1,7 +1,10 @@
 // The default export is the module object itself: tests can count key derivations.
 import crypto from 'node:crypto';
-import { AgentError } from '../errors.js';
 import { isObject } from '../json.js';
+import { assertCacheShape, CacheCorruptError, parseCacheJson } from './cache-shape.js';
+
+export { assertCacheShape, CACHE_SECTIONS, CacheCorruptError } from './cache-shape.js';
+export type { CacheCorruptCode } from './cache-shape.js';
 
 /**
  * The token cache at rest (CONTRACT §3 KIOSK_CACHE_PATH, KIOSK_CACHE_KEY).
@@ -19,9 +22,6 @@ import { isObject } from '../json.js';
  * damaged file (`auth_failed`); a file written before it existed fails as `key_mismatch` either way,
  * the safe reading. The file ends with a newline.
  */
-
-/** The sections of MSAL's serialized cache (docs/MSAL-NODE.md). */
-export const CACHE_SECTIONS = ['Account', 'IdToken', 'AccessToken', 'RefreshToken', 'AppMetadata'] as const;
 
 export const ENVELOPE_VERSION = 1;
 
@@ -44,40 +44,6 @@ const TAG_BYTES = 16;
 const KCV_BYTES = 16;
 const KCV_LABEL = 'kiosk_cache key check';
 
-export type CacheCorruptCode =
-  | 'empty'
-  | 'not_json'
-  | 'not_cache'
-  | 'bad_envelope'
-  | 'unsupported_version'
-  | 'auth_failed'
-  | 'key_mismatch'
-  | 'no_key';
-
-const REASONS: Record<CacheCorruptCode, string> = {
-  empty: 'empty file',
-  not_json: 'not JSON',
-  not_cache: 'not an MSAL token cache',
-  bad_envelope: 'malformed encrypted envelope',
-  unsupported_version: 'unsupported envelope version or algorithm',
-  auth_failed: 'damaged or tampered',
-  key_mismatch: 'encrypted with another KIOSK_CACHE_KEY',
-  no_key: 'encrypted but KIOSK_CACHE_KEY is not set',
-};
-
-/**
- * A cache file the agent cannot use. `reason` is a fixed short phrase: it never carries any of the
- * file's content, so it is safe to log and to show.
- */
-export class CacheCorruptError extends AgentError {
-  readonly reason: string;
-  constructor(readonly code: CacheCorruptCode) {
-    super(`token cache unusable: ${REASONS[code]}`);
-    this.name = 'CacheCorruptError';
-    this.reason = REASONS[code];
-  }
-}
-
 export interface DecodedCache {
   /** MSAL's serialized cache. */
   readonly plaintext: string;
@@ -97,32 +63,6 @@ interface Envelope {
   tag: string;
   data: string;
   kcv: string;
-}
-
-
-/**
- * Throws `CacheCorruptError('not_cache')` unless `value` looks like MSAL's serialized cache: an object
- * with at least one known section, every known section an object of objects. Other keys are tolerated.
- */
-export function assertCacheShape(value: unknown): void {
-  if (!isObject(value)) throw new CacheCorruptError('not_cache');
-  let sections = 0;
-  for (const name of CACHE_SECTIONS) {
-    if (!(name in value)) continue;
-    const section = value[name];
-    if (!isObject(section) || !Object.values(section).every(isObject)) throw new CacheCorruptError('not_cache');
-    sections++;
-  }
-  if (sections === 0) throw new CacheCorruptError('not_cache');
-}
-
-function parseJson(text: string): unknown {
-  if (text.trim() === '') throw new CacheCorruptError('empty');
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new CacheCorruptError('not_json');
-  }
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -179,7 +119,7 @@ export class CacheCodec {
 
   /** The bytes to store for `plaintext` (MSAL's serialized cache; its shape is checked). */
   async encode(plaintext: string): Promise<Buffer> {
-    assertCacheShape(parseJson(plaintext));
+    assertCacheShape(parseCacheJson(plaintext));
     if (this.#passphrase === undefined) return Buffer.from(plaintext, 'utf8');
     this.#writeSalt ??= { salt: crypto.randomBytes(SALT_BYTES), params: this.#params };
     const { salt, params } = this.#writeSalt;
@@ -208,7 +148,7 @@ export class CacheCodec {
   /** The plaintext cache in `bytes`, or a `CacheCorruptError` saying why there is none. */
   async decode(bytes: Uint8Array): Promise<DecodedCache> {
     const text = Buffer.from(bytes).toString('utf8');
-    const value = parseJson(text);
+    const value = parseCacheJson(text);
     if (!isObject(value) || !('kiosk_cache' in value)) {
       assertCacheShape(value);
       return { plaintext: text, encrypted: false };
@@ -235,7 +175,7 @@ export class CacheCodec {
       throw new CacheCorruptError(kcv === undefined ? 'key_mismatch' : 'auth_failed');
     }
     // Authentic, so written by us: a bad shape here is a bug, still not worth a crash.
-    assertCacheShape(parseJson(plaintext));
+    assertCacheShape(parseCacheJson(plaintext));
     // Keep writing under this salt: its key is derived already.
     this.#writeSalt = { salt, params };
     return { plaintext, encrypted: true };

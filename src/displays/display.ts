@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { Config, DisplayName } from '../config.js';
+import type { DisplayName, DisplaysConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { View } from './view.js';
 
@@ -34,7 +34,7 @@ export interface KioskActions {
 }
 
 export interface DisplayDeps {
-  config: Config;
+  config: DisplaysConfig;
   log: Logger;
   clock: Clock;
   /** The terminal display's screen when `KIOSK_TERMINAL` is `-`; defaults to process.stdout. Never a log target. */

@@ -1,3 +1,4 @@
+import { within } from '../clock.js';
 import type { DisplayName } from '../config.js';
 import { errnoCode, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -136,8 +137,7 @@ class Slot {
   async stop(): Promise<void> {
     this.stopped = true;
     this.deps.clock.clearTimeout(this.retry);
-    const wait = (p: Promise<void> | undefined): Promise<unknown> =>
-      p === undefined ? Promise.resolve() : Promise.race([p, new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
+    const wait = (p: Promise<void> | undefined): Promise<unknown> => (p === undefined ? Promise.resolve() : within(p, STOP_WAIT_MS, this.deps.clock, true));
     await wait(this.starting);
     await wait(this.rendering);
     this.ready = false;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Config } from '../config.js';
+import type { WebConfig } from '../config.js';
 
 /**
  * Who may talk to the kiosk page (CONTRACT §9). `Host` must name the kiosk itself, so a page on another
@@ -16,7 +16,7 @@ const LOOPBACK = ['127.0.0.1', 'localhost', '[::1]'];
 export const newPageToken = (): string => randomBytes(32).toString('base64url');
 
 /** Every host name the page answers to, lower case, IPv6 in brackets. */
-export function allowedHosts(web: Config['web']): ReadonlySet<string> {
+export function allowedHosts(web: WebConfig): ReadonlySet<string> {
   const own = web.host.toLowerCase();
   return new Set([...LOOPBACK, own.includes(':') && !own.startsWith('[') ? `[${own}]` : own, ...web.allowedHosts]);
 }

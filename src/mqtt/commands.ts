@@ -1,3 +1,5 @@
+import { systemClock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AgentState, Snapshot } from '../state.js';
@@ -76,6 +78,8 @@ export interface CommandDeps {
   readonly agent: AgentInfo;
   readonly log: Logger;
   readonly now: () => number;
+  /** Times the command timeout (default: the system's). */
+  readonly clock?: Clock;
   readonly limits?: Partial<CommandLimits>;
   /** Publishes one response (non-retained); MQTT 5 correlation data rides along when given. */
   readonly respond: (topic: string, payload: string, qos: 0 | 1, correlationData?: Buffer) => void;
@@ -129,9 +133,10 @@ export class CommandHandler {
   }
 
   private async run(name: CommandName, context: Context): Promise<CommandOutcome> {
+    const clock = this.d.clock ?? systemClock;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<CommandOutcome>((resolve) => {
-      timer = setTimeout(() => resolve(fail('timeout', `no result within ${this.limits.timeoutMs} ms`)), this.limits.timeoutMs);
+      timer = clock.setTimeout(() => resolve(fail('timeout', `no result within ${this.limits.timeoutMs} ms`)), this.limits.timeoutMs);
       timer.unref();
     });
     try {
@@ -139,7 +144,7 @@ export class CommandHandler {
     } catch (e) {
       return fail('failed', messageOf(e).trim() || 'the command failed without saying why');
     } finally {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
     }
   }
 

@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import type { IClientPublishOptions, MqttClient, Store } from 'mqtt';
-import type { Config } from '../config.js';
+import { systemClock, within } from '../clock.js';
+import type { Clock } from '../clock.js';
+import type { MqttConfig } from '../config.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AgentEvent, Claims, Machine, Snapshot } from '../state.js';
@@ -8,8 +10,7 @@ import { clientOptions, describeUrl } from './client-options.js';
 import type { ConnectionTuning } from './client-options.js';
 import { CommandHandler } from './commands.js';
 import type { CommandLimits, Operations, RequestPacket } from './commands.js';
-import { within } from './deadline.js';
-import { deviceDiscovery, haStatusTopic, kioskPageUrl, legacyDiscoveryTopics, MIGRATE_PAYLOAD } from './discovery.js';
+import { HomeAssistantLink } from './home-assistant.js';
 import { claimsPayload, eventPayload, statePayload } from './payloads.js';
 import type { AgentInfo } from './payloads.js';
 import { kioskTopics } from './topics.js';
@@ -22,11 +23,13 @@ export interface PublisherTuning extends ConnectionTuning {
 }
 
 export interface PublisherDeps {
-  readonly config: Pick<Config, 'deviceId' | 'deviceName' | 'location' | 'mqtt' | 'haDiscovery' | 'haPrefix'> & Partial<Pick<Config, 'displays' | 'web'>>;
+  readonly config: MqttConfig;
   readonly machine: Machine;
   readonly operations: Operations;
   readonly log: Logger;
   readonly version: string;
+  /** Time for the command timeout, the rate limit and the stop deadline; `now` overrides its `now()`. */
+  readonly clock?: Clock;
   readonly now?: () => number;
   readonly tuning?: PublisherTuning;
   readonly limits?: Partial<CommandLimits>;
@@ -53,13 +56,18 @@ export class MqttPublisher {
   private boot?: Snapshot;
   /** Resolvers of publishes awaiting their acknowledgement on the current connection. */
   private readonly pending = new Set<() => void>();
-  /** Per-entity discovery topics of earlier versions (empty unless discovery is on). */
-  private readonly legacy: ReadonlySet<string>;
+  private readonly homeAssistant: HomeAssistantLink;
+  private readonly clock: Clock;
 
   constructor(private readonly d: PublisherDeps) {
+    this.clock = d.clock ?? systemClock;
     this.topics = kioskTopics(d.config.mqtt.prefix, d.config.deviceId);
     this.log = d.log.child({ module: 'mqtt' });
-    this.legacy = new Set(d.config.haDiscovery ? legacyDiscoveryTopics(d.config.haPrefix, d.config.deviceId) : []);
+    this.homeAssistant = new HomeAssistantLink({
+      config: d.config, topics: this.topics, version: d.version, log: this.log,
+      publishRetained: (topic, payload) => void this.publish(topic, payload, { qos: 1, retain: true }),
+      onHomeAssistantOnline: () => void this.publish(this.topics.availability, 'online', { qos: 1, retain: true }),
+    });
     this.agent = { version: d.version, deviceId: d.config.deviceId, name: d.config.deviceName, location: d.config.location };
   }
 
@@ -88,7 +96,8 @@ export class MqttPublisher {
       operations: this.d.operations,
       agent: this.agent,
       log: this.log,
-      now: this.d.now ?? Date.now,
+      now: this.d.now ?? (() => this.clock.now()),
+      clock: this.clock,
       limits: this.d.limits,
       respond: (topic, payload, qos, correlationData) =>
         void this.publish(topic, payload, { qos, retain: false, ...(correlationData ? { properties: { correlationData } } : {}) }),
@@ -135,8 +144,7 @@ export class MqttPublisher {
       this.lastError = message;
     });
     client.on('message', (topic, payload, packet) => {
-      if (this.legacy.has(topic)) this.migrateLegacy(topic, payload, packet.retain);
-      else this.onMessage(topic, { payload, properties: packet.properties });
+      if (!this.homeAssistant.handle(topic, payload, packet.retain, this.stopping)) this.onMessage(topic, { payload, properties: packet.properties });
     });
   }
 
@@ -147,14 +155,15 @@ export class MqttPublisher {
     this.stopping = true; // also stops a client that is still loading from ever connecting
     if (!client) return;
     this.d.machine.off('state', this.onState).off('claims', this.onClaims).off('event', this.onEvent);
-    const deadline = Date.now() + (this.d.tuning?.stopTimeoutMs ?? 2_000);
+    const clock = this.clock;
+    const deadline = clock.now() + (this.d.tuning?.stopTimeoutMs ?? 2_000);
     if (this.online) {
       const state = this.stateMessage(this.d.machine.snapshot);
       const stateAcked = this.lastState?.payload === state ? this.lastState.acked : this.publish(this.topics.state, state, { qos: 1, retain: true });
       const offline = this.publish(this.topics.availability, 'offline', { qos: 1, retain: true });
-      await within(Promise.all([stateAcked, offline]), deadline - Date.now());
+      await within(Promise.all([stateAcked, offline]), deadline - clock.now(), clock);
     }
-    const ended = await within(new Promise<void>((resolve) => client.end(false, {}, () => resolve())), deadline - Date.now());
+    const ended = await within(new Promise<void>((resolve) => client.end(false, {}, () => resolve())), deadline - clock.now(), clock);
     if (!ended) client.end(true);
     this.online = false;
     this.log.info('MQTT stopped');
@@ -177,10 +186,10 @@ export class MqttPublisher {
     this.online = true;
     this.lastError = undefined;
     this.log.info({ url }, 'MQTT connected');
-    // With discovery on, also the per-entity configs an earlier version may have left retained (migrated below).
-    const filters = [this.topics.requests, ...(this.d.config.haDiscovery ? [haStatusTopic(this.d.config.haPrefix), ...this.legacy] : [])];
+    // With discovery on, also the per-entity configs an earlier version may have left retained (migrated on arrival).
+    const filters = [this.topics.requests, ...this.homeAssistant.subscriptions()];
     this.client?.subscribe(filters, { qos: 1 }, (e) => e && this.log.warn({ err: messageOf(e) }, 'MQTT subscribe failed'));
-    if (this.d.config.haDiscovery) this.announce();
+    this.homeAssistant.connected();
     void this.publish(this.topics.availability, 'online', { qos: 1, retain: true });
     // In order on one connection: the boot's marker first, so the retained state is still the latest.
     if (this.boot && this.boot !== this.d.machine.snapshot) void this.publishState(this.boot);
@@ -191,40 +200,9 @@ export class MqttPublisher {
 
   private onMessage(topic: string, packet: RequestPacket): void {
     if (this.stopping) return;
-    if (this.d.config.haDiscovery && topic === haStatusTopic(this.d.config.haPrefix)) {
-      if (packet.payload.toString().trim() === 'online') {
-        this.log.info('Home Assistant is online; announcing again');
-        this.announce();
-        void this.publish(this.topics.availability, 'online', { qos: 1, retain: true });
-      }
-      return;
-    }
     const command = this.topics.commandOf(topic);
     if (command === undefined || !this.commands) return;
     this.commands.handle(command, packet).catch((e: unknown) => this.log.error({ err: messageOf(e) }, 'command handling failed'));
-  }
-
-  private announce(): void {
-    const { haPrefix, deviceId, deviceName, location, displays, web } = this.d.config;
-    const configurationUrl = displays && web ? kioskPageUrl({ displays, web }) : undefined;
-    const m = deviceDiscovery({ haPrefix, deviceId, deviceName, location, version: this.d.version, topics: this.topics, configurationUrl });
-    void this.publish(m.topic, m.payload, { qos: 1, retain: true });
-  }
-
-  /**
-   * A per-entity config retained from an earlier version (delivered on subscribing, so `retain` is set):
-   * handed over as Home Assistant advises, `migrate_discovery` on the old topic, the device config again
-   * (it now takes the entities over with their unique ids), then an empty retained message clears the old
-   * topic. The kiosk's own messages come back without `retain` (or empty) and are ignored.
-   */
-  private migrateLegacy(topic: string, payload: Buffer, retained: boolean): void {
-    if (this.stopping || !retained || payload.length === 0) return;
-    // A hand-over cut short (the connection lost between its steps) leaves only the old topic to clear.
-    if (payload.toString() === MIGRATE_PAYLOAD) return void this.publish(topic, '', { qos: 1, retain: true });
-    this.log.info({ topic }, 'Home Assistant: moving a per-entity discovery config to device-based discovery');
-    void this.publish(topic, MIGRATE_PAYLOAD, { qos: 1, retain: true });
-    this.announce();
-    void this.publish(topic, '', { qos: 1, retain: true });
   }
 
   private stateMessage(s: Snapshot): string {

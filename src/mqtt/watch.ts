@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'mqtt';
+import { within } from '../clock.js';
+import { isTopicPrefix } from '../config-checks.js';
+import { MQTT_PROTOCOLS } from '../config-types.js';
 import { ConfigError, messageOf } from '../errors.js';
+import { defaultOf } from '../settings.js';
 import { readSmallText } from '../small-file.js';
 import { clientOptions, describeUrl } from './client-options.js';
-import { within } from './deadline.js';
 import type { ConnectionTuning, MqttSettings } from './client-options.js';
 import { fleetTopics } from './topics.js';
 import { applyMessage, jsonLine, renderTable } from './watch-view.js';
@@ -115,11 +118,11 @@ export function watchSettings(env: NodeJS.ProcessEnv, flags: WatchFlags = {}, re
       return undefined;
     }
   };
-  const url = flags.url ?? get('KIOSK_MQTT_URL') ?? 'mqtt://localhost:1883';
-  const prefix = flags.prefix ?? get('KIOSK_MQTT_PREFIX') ?? 'kiosk';
-  if (!URL.canParse(url) || !['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(new URL(url).protocol))
+  const url = flags.url ?? get('KIOSK_MQTT_URL') ?? defaultOf('KIOSK_MQTT_URL') ?? '';
+  const prefix = flags.prefix ?? get('KIOSK_MQTT_PREFIX') ?? defaultOf('KIOSK_MQTT_PREFIX') ?? '';
+  if (!URL.canParse(url) || !(MQTT_PROTOCOLS as readonly string[]).includes(new URL(url).protocol))
     problems.push(`KIOSK_MQTT_URL (--url): "${describeUrl(url)}" must be an mqtt://, mqtts://, ws:// or wss:// URL`);
-  if (!/^[^#+/\s]+(\/[^#+/\s]+)*$/.test(prefix))
+  if (!isTopicPrefix(prefix))
     problems.push(`KIOSK_MQTT_PREFIX (--prefix): "${prefix}" is not a topic prefix; use segments without +, #, spaces or empty parts`);
   const settings = {
     enabled: true,

@@ -3,7 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Backoff } from '../backoff.js';
-import type { Config, TokenEndpointConfig } from '../config.js';
+import type { TokenEndpointSlice } from '../config.js';
 import { errnoCode, messageOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import { TokenBucket } from '../mqtt/token-bucket.js';
@@ -38,7 +38,7 @@ export interface EndpointStatus {
 }
 
 export interface TokenEndpointDeps extends Omit<ServiceDeps, 'scopes' | 'clientId' | 'now'> {
-  readonly config: Pick<Config, 'clientId' | 'scopes' | 'stateDir'> & { readonly tokenEndpoint: TokenEndpointConfig };
+  readonly config: TokenEndpointSlice;
   readonly log: Logger;
   readonly now?: () => number;
   readonly limits?: Partial<EndpointLimits>;
