@@ -12,8 +12,12 @@ import { Metrics } from './metrics.js';
 import { MqttPublisher } from './mqtt/publisher.js';
 import { Scheduler } from './schedule.js';
 import { Machine } from './state.js';
+import type { Snapshot } from './state.js';
 import { TokenEndpoint } from './token-endpoint/server.js';
 import type { EndpointLimits } from './token-endpoint/server.js';
+
+/** The latest MQTT starts, when a restore has not reached its first frame by then. */
+const FIRST_FRAME_WAIT_MS = 2_000;
 
 export interface AgentDeps {
   config: Config;
@@ -112,16 +116,36 @@ export class Agent {
       config: this.d.config, log: this.log, clock: this.d.clock ?? systemClock, stdout: this.d.stdout, actions: kioskActions(this.machine, this.lifecycle),
       metrics: this.metrics && (() => this.metrics!.text()),
     });
-    // MQTT.js loads while the status file and provider metadata are read; sign-in starts once it is
-    // loaded (never waiting for the broker itself), so the broker can still hear `starting`.
-    const mqtt = this.mqtt?.start();
+    // MQTT.js is a third of the code a boot would load: it loads once the first frame is drawn, never
+    // before it (the publisher still sends the boot's `starting` first when the broker answers).
+    const mqtt = this.mqtt && this.afterFirstFrame(() => this.mqtt!.start());
     const tokenEndpoint = this.tokenEndpoint?.start();
     const status = this.status.start();
     await this.auth.start();
     this.scheduler.start();
-    await mqtt;
     this.lifecycle.start();
-    await Promise.all([status, tokenEndpoint]);
+    await Promise.all([status, tokenEndpoint, mqtt]);
+  }
+
+  /**
+   * Runs `then` once the displays have drawn the first state that matters (a code, signed in, offline,
+   * an error: anything past `starting` and `restoring`), or FIRST_FRAME_WAIT_MS after start when a
+   * restore takes longer, so the screen never waits for code it does not need.
+   */
+  private afterFirstFrame(then: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const go = (stopped = false): void => {
+        this.machine.off('state', onState);
+        clearTimeout(timer);
+        // After the displays' own listeners have drawn this state; an agent stopped first never starts it.
+        setImmediate(() => resolve(stopped ? undefined : then()));
+      };
+      const onState = (s: Snapshot): void => {
+        if (s.state !== 'starting' && s.state !== 'restoring') go(s.state === 'stopped');
+      };
+      const timer = setTimeout(go, FIRST_FRAME_WAIT_MS);
+      this.machine.on('state', onState);
+    });
   }
 
   /** CONTRACT §5: polling cancelled, `stopped` shown and published, cache flushed, `offline` published; the caller bounds the time. */

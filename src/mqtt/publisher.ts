@@ -61,6 +61,8 @@ export class MqttPublisher {
     this.log = d.log.child({ module: 'mqtt' });
     this.legacy = new Set(d.config.haDiscovery ? legacyDiscoveryTopics(d.config.haPrefix, d.config.deviceId) : []);
     this.agent = { version: d.version, deviceId: d.config.deviceId, name: d.config.deviceName, location: d.config.location };
+    // Noted now, not in start(): the agent starts MQTT only once its first frame is drawn, past `starting`.
+    if (d.machine.snapshot.state === 'starting') this.boot = d.machine.snapshot;
   }
 
   /** For the health file. */
@@ -93,7 +95,6 @@ export class MqttPublisher {
       respond: (topic, payload, qos, correlationData) =>
         void this.publish(topic, payload, { qos, retain: false, ...(correlationData ? { properties: { correlationData } } : {}) }),
     });
-    if (this.d.machine.snapshot.state === 'starting') this.boot = this.d.machine.snapshot;
     this.d.machine.on('state', this.onState);
     this.d.machine.on('claims', this.onClaims);
     this.d.machine.on('event', this.onEvent);
