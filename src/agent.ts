@@ -88,7 +88,11 @@ export class Agent {
       machine: this.machine, auth: this.auth, schedule: this.scheduler, clock, log: this.log, timings: d.timings ?? DEFAULT_TIMINGS, signIn: d.config.signIn,
     });
     if (d.config.mqtt.enabled)
-      this.mqtt = new MqttPublisher({ config: d.config, machine: this.machine, operations: this.lifecycle, log: this.log, version: d.version ?? '0.0.0' });
+      this.mqtt = new MqttPublisher({
+        config: d.config, machine: this.machine, operations: this.lifecycle, log: this.log, version: d.version ?? '0.0.0',
+        // MQTT comes up after the first frame: `kiosk-agent health` must not read the boot's "disconnected" for 30 s.
+        onConnection: () => void this.status.confirm(),
+      });
     const endpoint = d.config.tokenEndpoint;
     if (endpoint)
       this.tokenEndpoint = new TokenEndpoint({

@@ -30,6 +30,8 @@ export interface PublisherDeps {
   readonly now?: () => number;
   readonly tuning?: PublisherTuning;
   readonly limits?: Partial<CommandLimits>;
+  /** Told when the connection comes up or goes down (the status file records it). */
+  readonly onConnection?: (status: MqttStatus) => void;
 }
 
 export type MqttStatus = 'connected' | 'disconnected';
@@ -127,8 +129,10 @@ export class MqttPublisher {
       stale.close(() => undefined);
       for (const done of this.pending) done();
       this.pending.clear();
-      if (this.online && !this.stopping) this.log.warn({ url }, 'MQTT disconnected; reconnecting');
+      const was = this.online;
+      if (was && !this.stopping) this.log.warn({ url }, 'MQTT disconnected; reconnecting');
       this.online = false;
+      if (was) this.d.onConnection?.('disconnected');
     });
     client.on('error', (e) => {
       const message = messageOf(e);
@@ -178,6 +182,7 @@ export class MqttPublisher {
     this.online = true;
     this.lastError = undefined;
     this.log.info({ url }, 'MQTT connected');
+    this.d.onConnection?.('connected');
     // With discovery on, also the per-entity configs an earlier version may have left retained (migrated below).
     const filters = [this.topics.requests, ...(this.d.config.haDiscovery ? [haStatusTopic(this.d.config.haPrefix), ...this.legacy] : [])];
     this.client?.subscribe(filters, { qos: 1 }, (e) => e && this.log.warn({ err: messageOf(e) }, 'MQTT subscribe failed'));
