@@ -1,4 +1,5 @@
 import { Auth } from './auth/auth.js';
+import type { EarlyProvider } from './auth/early-provider.js';
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -28,6 +29,8 @@ export interface AgentDeps {
   stdout?: NodeJS.WritableStream;
   /** Reported in the MQTT state payload. */
   version?: string;
+  /** The provider requests `kiosk-agent run` began before the agent's code loaded. */
+  early?: EarlyProvider;
   /** The token endpoint's rate and connection limits (the benchmark lifts them). */
   tokenEndpointLimits?: Partial<EndpointLimits>;
 }
@@ -61,7 +64,7 @@ export class Agent {
       this.log.info({ state: s.state, detail: s.detail, error: s.error, retry_at: s.retryAt && new Date(s.retryAt).toISOString() }, 'state'),
     );
     this.machine.on('event', (e) => this.log.info(e, 'event'));
-    this.auth = new Auth({ config: d.config, log: this.log, clock, signal: this.shutdown.signal });
+    this.auth = new Auth({ config: d.config, log: this.log, clock, signal: this.shutdown.signal, early: d.early });
     const signOutCron = d.config.signOutCron;
     this.scheduler = new Scheduler({
       expression: d.config.refreshCron,
