@@ -25,6 +25,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts ./scripts
 RUN npx tsc -p tsconfig.build.json \
  && npm run build \
  && mkdir -p /out/idp \

@@ -1,4 +1,5 @@
 import { Auth } from './auth/auth.js';
+import type { EarlyProvider } from './auth/early-provider.js';
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -12,8 +13,12 @@ import { Metrics } from './metrics.js';
 import { MqttPublisher } from './mqtt/publisher.js';
 import { Scheduler } from './schedule.js';
 import { Machine } from './state.js';
+import type { Snapshot } from './state.js';
 import { TokenEndpoint } from './token-endpoint/server.js';
 import type { EndpointLimits } from './token-endpoint/server.js';
+
+/** The latest MQTT starts, when a restore has not reached its first frame by then. */
+const FIRST_FRAME_WAIT_MS = 2_000;
 
 export interface AgentDeps {
   config: Config;
@@ -24,6 +29,8 @@ export interface AgentDeps {
   stdout?: NodeJS.WritableStream;
   /** Reported in the MQTT state payload. */
   version?: string;
+  /** The provider requests `kiosk-agent run` began before the agent's code loaded. */
+  early?: EarlyProvider;
   /** The token endpoint's rate and connection limits (the benchmark lifts them). */
   tokenEndpointLimits?: Partial<EndpointLimits>;
 }
@@ -57,7 +64,7 @@ export class Agent {
       this.log.info({ state: s.state, detail: s.detail, error: s.error, retry_at: s.retryAt && new Date(s.retryAt).toISOString() }, 'state'),
     );
     this.machine.on('event', (e) => this.log.info(e, 'event'));
-    this.auth = new Auth({ config: d.config, log: this.log, clock, signal: this.shutdown.signal });
+    this.auth = new Auth({ config: d.config, log: this.log, clock, signal: this.shutdown.signal, early: d.early });
     const signOutCron = d.config.signOutCron;
     this.scheduler = new Scheduler({
       expression: d.config.refreshCron,
@@ -84,7 +91,11 @@ export class Agent {
       machine: this.machine, auth: this.auth, schedule: this.scheduler, clock, log: this.log, timings: d.timings ?? DEFAULT_TIMINGS, signIn: d.config.signIn,
     });
     if (d.config.mqtt.enabled)
-      this.mqtt = new MqttPublisher({ config: d.config, machine: this.machine, operations: this.lifecycle, log: this.log, version: d.version ?? '0.0.0', clock });
+      this.mqtt = new MqttPublisher({
+        config: d.config, machine: this.machine, operations: this.lifecycle, log: this.log, version: d.version ?? '0.0.0', clock,
+        // MQTT comes up after the first frame: `kiosk-agent health` must not read the boot's "disconnected" for 30 s.
+        onConnection: () => void this.status.confirm(),
+      });
     const endpoint = d.config.tokenEndpoint;
     if (endpoint)
       this.tokenEndpoint = new TokenEndpoint({
@@ -112,16 +123,36 @@ export class Agent {
       config: this.d.config, log: this.log, clock: this.d.clock ?? systemClock, stdout: this.d.stdout, actions: kioskActions(this.machine, this.lifecycle),
       metrics: this.metrics && (() => this.metrics!.text()),
     });
-    // MQTT.js loads while the status file and provider metadata are read; sign-in starts once it is
-    // loaded (never waiting for the broker itself), so the broker can still hear `starting`.
-    const mqtt = this.mqtt?.start();
+    // MQTT.js is a third of the code a boot would load: it loads once the first frame is drawn, never
+    // before it (the publisher still sends the boot's `starting` first when the broker answers).
+    const mqtt = this.mqtt && this.afterFirstFrame(() => this.mqtt!.start());
     const tokenEndpoint = this.tokenEndpoint?.start();
     const status = this.status.start();
     await this.auth.start();
     this.scheduler.start();
-    await mqtt;
     this.lifecycle.start();
-    await Promise.all([status, tokenEndpoint]);
+    await Promise.all([status, tokenEndpoint, mqtt]);
+  }
+
+  /**
+   * Runs `then` once the displays have drawn the first state that matters (a code, signed in, offline,
+   * an error: anything past `starting` and `restoring`), or FIRST_FRAME_WAIT_MS after start when a
+   * restore takes longer, so the screen never waits for code it does not need.
+   */
+  private afterFirstFrame(then: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const go = (stopped = false): void => {
+        this.machine.off('state', onState);
+        clearTimeout(timer);
+        // After the displays' own listeners have drawn this state; an agent stopped first never starts it.
+        setImmediate(() => resolve(stopped ? undefined : then()));
+      };
+      const onState = (s: Snapshot): void => {
+        if (s.state !== 'starting' && s.state !== 'restoring') go(s.state === 'stopped');
+      };
+      const timer = setTimeout(go, FIRST_FRAME_WAIT_MS);
+      this.machine.on('state', onState);
+    });
   }
 
   /** CONTRACT §5: polling cancelled, `stopped` shown and published, cache flushed, `offline` published; the caller bounds the time. */

@@ -63,6 +63,11 @@ export class StatusFile {
     await this.write();
   }
 
+  /** Records what changed outside the machine (MQTT came up or went down) now, not at the next heartbeat. */
+  async confirm(): Promise<void> {
+    if (!this.stopped) await this.write();
+  }
+
   /** The heartbeat on the agent's clock: a confirmation every HEARTBEAT_MS while the event loop runs. */
   private beat(): void {
     if (this.stopped) return;

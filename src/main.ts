@@ -27,6 +27,9 @@ function configure(configFile: string | undefined): LoadedConfig {
 }
 
 async function run(loaded: LoadedConfig): Promise<void> {
+  // The provider's discovery request goes out first, its answer arriving while MSAL loads (or none is
+  // needed: a fresh saved document).
+  const early = (await import('./auth/early-provider.js')).startProviderEarly(loaded.config);
   // Each command loads only what it runs: `health` every 30 s in a container must stay cheap.
   const [{ Agent }, { createLogger }] = await Promise.all([import('./agent.js'), import('./log.js')]);
   const log = createLogger(loaded.config.logLevel);
@@ -37,7 +40,7 @@ async function run(loaded: LoadedConfig): Promise<void> {
   // reports and retries; it must never reach `uncaughtException`, whenever the error arrives.
   process.stdout.on('error', () => undefined);
 
-  const agent = new Agent({ config: loaded.config, log, version: version() });
+  const agent = new Agent({ config: loaded.config, log, version: version(), early });
   let stopping = false;
   onStopSignal((signal) => {
     if (stopping) return;

@@ -39,8 +39,11 @@ test('SIGTERM while polling: stopped, cache flushed, exit 0 within 5 s', async (
 test('health: 0 while the agent runs, non-zero once it has stopped', async (t) => {
   const { idp, agent } = await startKiosk(t);
   await agent.waitForState('awaiting_sign_in');
+  // MQTT comes up just after the first frame; the status file records it at once, not at the next heartbeat.
+  await agent.waitForLog((l) => l.msg === 'MQTT connected');
   const env = { KIOSK_CLIENT_ID: 'x', KIOSK_AUTHORITY: idp.authority, KIOSK_CACHE_PATH: join(agent.dir, 'token-cache.json') };
-  const healthy = await cli(['health'], env);
+  let healthy = await cli(['health'], env);
+  await eventually(async () => (healthy = await cli(['health'], env)).code === 0, 10_000, 'healthy once MQTT is connected');
   assert.equal(healthy.code, 0, healthy.stderr);
   await agent.stop('SIGTERM');
   const stopped = await cli(['health'], env);

@@ -31,13 +31,29 @@ test('a forged ID token while the keys are unreachable: "verifying", never signe
   assertNobodyNamed(k, 'Alice Example');
 });
 
+/**
+ * MQTT starts once the boot's first frame past `restoring` is drawn, or 2 s after start: a restore held
+ * for 3 s (the saved discovery document made stale, every provider answer delayed) is published as it is.
+ * Returns the reboot's settings; the delay ends with the restore's first answer.
+ */
+async function slowRestore(k: Kiosk): Promise<Record<string, string>> {
+  const path = join(k.agent.dir, 'provider-metadata.json');
+  const saved = JSON.parse(await readFile(path, 'utf8')) as { documents: Record<string, { fetched_at: number }> };
+  for (const entry of Object.values(saved.documents)) entry.fetched_at = 0;
+  await writeFile(path, JSON.stringify(saved));
+  await k.idp.faults({ delay_ms: 3_000 });
+  const restored = k.mqtt.waitFor('kiosk/test-kiosk/state', (m) => m.text.includes('"restoring"'), 20_000, k.mqtt.messages.length);
+  void restored.then(() => k.idp.faults({ delay_ms: 0 }), () => undefined);
+  return { KIOSK_HTTP_TIMEOUT: '10' };
+}
+
 test('a cached account is named at boot only when its ID token verifies offline; without saved keys nobody is named', async (t) => {
   const k = await signedInKiosk(t);
   await k.agent.stop();
 
   // The saved keys verify the cached ID token with no network call: "Signing in as Alice Example".
   let from = k.mqtt.messages.length;
-  const second = await k.reboot();
+  const second = await k.reboot(await slowRestore(k));
   const named = await k.mqtt.waitFor('kiosk/test-kiosk/state', (m) => m.text.includes('"restoring"'), 20_000, from);
   assert.equal((JSON.parse(named.text) as { account?: { name?: string } }).account?.name, 'Alice Example');
   await second.waitForState('signed_in');
@@ -45,11 +61,12 @@ test('a cached account is named at boot only when its ID token verifies offline;
 
   // Keys forgotten and unreachable: restoring names nobody, and the sign-in waits to be verified.
   const metadataPath = join(k.agent.dir, 'provider-metadata.json');
-  const metadata = JSON.parse(await readFile(metadataPath, 'utf8')) as Record<string, unknown>;
-  await writeFile(metadataPath, JSON.stringify(Object.fromEntries(Object.entries(metadata).filter(([url]) => !url.endsWith('/keys')))));
+  const metadata = JSON.parse(await readFile(metadataPath, 'utf8')) as { documents: Record<string, unknown> };
+  const documents = Object.fromEntries(Object.entries(metadata.documents).filter(([url]) => !url.endsWith('/keys')));
+  await writeFile(metadataPath, JSON.stringify({ ...metadata, documents }));
   await k.idp.faults({ fail_next: 1_000, fail_endpoints: ['keys'] });
   from = k.mqtt.messages.length;
-  const third = await k.reboot();
+  const third = await k.reboot(await slowRestore(k));
   const unnamed = await k.mqtt.waitFor('kiosk/test-kiosk/state', (m) => m.text.includes('"restoring"'), 20_000, from);
   assert.equal((JSON.parse(unnamed.text) as { account?: unknown }).account, undefined, 'no unverified name while restoring');
   const verifying = await third.waitForState('offline');

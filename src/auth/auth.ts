@@ -1,4 +1,3 @@
-import { join, dirname } from 'node:path';
 import { LogLevel, PublicClientApplication } from '@azure/msal-node';
 import type { AccountInfo, AuthenticationResult, DeviceCodeRequest } from '@azure/msal-node';
 import type { Clock } from '../clock.js';
@@ -11,6 +10,8 @@ import { CacheStore } from './cache-store.js';
 import { createCachePlugin } from './cache-plugin.js';
 import { removeSavedCache } from './memory-cache.js';
 import { EXPIRED, IdTokenInvalid, NOT_YET_VALID } from './id-token.js';
+import { metadataPath } from './early-provider.js';
+import type { EarlyProvider } from './early-provider.js';
 import { MetadataStore } from './metadata-store.js';
 import { ProviderNetworkClient } from './network-client.js';
 import { classify, fault, KEYS_UNREACHABLE } from './provider-errors.js';
@@ -49,6 +50,8 @@ export interface AuthDeps {
   clock: Clock;
   /** Aborted on shutdown. */
   signal: AbortSignal;
+  /** What `kiosk-agent run` began before MSAL loaded: the metadata file as read, the discovery request. */
+  early?: EarlyProvider;
 }
 
 /**
@@ -72,7 +75,7 @@ export class Auth {
     const { config } = d;
     this.log = d.log.child({ module: 'auth' });
     this.cache = new CacheStore({ path: config.cachePath, key: config.cacheKey, log: this.log });
-    this.metadata = new MetadataStore({ path: join(dirname(config.cachePath), 'provider-metadata.json'), log: this.log });
+    this.metadata = new MetadataStore({ path: metadataPath(config.cachePath), log: this.log, now: () => d.clock.now() });
     this.net = new ProviderNetworkClient({
       timeoutMs: config.httpTimeoutSeconds * 1000,
       codeLifetimeMs: config.codeLifetimeSeconds === undefined ? undefined : config.codeLifetimeSeconds * 1000,
@@ -80,6 +83,7 @@ export class Auth {
       clock: d.clock,
       metadata: this.metadata,
       signal: d.signal,
+      early: d.early,
     });
     this.identity = new IdentityCheck({ config, metadata: this.metadata, net: this.net, clock: d.clock });
     // A child of the agent's logger, not of auth's: one `module` key per line.
@@ -103,7 +107,7 @@ export class Auth {
 
   async start(): Promise<void> {
     if (!this.d.config.remember) await removeSavedCache(this.d.config.cachePath, this.log);
-    await this.metadata.load();
+    await this.metadata.load(this.d.early?.metadataText);
   }
 
   /**

@@ -1,15 +1,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { AuthError } from '@azure/msal-node';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { sleep } from '../clock.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { scrub } from '../log.js';
+import { MAX_ANSWER_BYTES, newProviderAgents } from './early-provider.js';
+import type { EarlyProvider } from './early-provider.js';
 import { AnswerTooLargeError, HttpTimeoutError, httpsRequest } from './https-request.js';
 import type { HttpAnswer } from './https-request.js';
 import type { ProviderFailure } from './provider-errors.js';
+import { key } from './metadata-store.js';
 import type { MetadataStore } from './metadata-store.js';
 import { isObject } from '../json.js';
 
@@ -30,6 +31,8 @@ export interface NetworkClientDeps {
   metadata: MetadataStore;
   /** Aborted on shutdown: every request in flight and every wait ends at once, pooled connections close. */
   signal: AbortSignal;
+  /** The pools and requests `kiosk-agent run` began before MSAL loaded (`startProviderEarly`). */
+  early?: Pick<EarlyProvider, 'agents' | 'requests'>;
 }
 
 const DEFAULT_INTERVAL_S = 5;
@@ -37,13 +40,6 @@ const DEFAULT_INTERVAL_S = 5;
 const MAX_CODE_LIFETIME_S = 86_400;
 /** RFC 8628 §3.5: after `slow_down` the interval grows by 5 s for every later poll. */
 const SLOW_DOWN_STEP_MS = 5_000;
-/** Discovery documents and key sets are kilobytes: a broken or hostile provider must not fill a Pi's memory. */
-const MAX_ANSWER_BYTES = 1 << 20;
-/**
- * An idle connection is closed after this (or sooner when the server's Keep-Alive says so): polls a
- * few seconds apart reuse it, a refresh hours later opens a fresh one rather than trust a stale one.
- */
-const KEEP_ALIVE = { keepAlive: true, timeout: 30_000 };
 /** A skew past the ID-token tolerance is worth a line in the log (`Date` has whole seconds: less is noise). */
 const CLOCK_SKEW_WARN_MS = 120_000;
 
@@ -64,9 +60,10 @@ export class ProviderNetworkClient implements INetworkModule {
   clockSkewMs = 0;
   private readonly codes = new Map<string, CodeTrack>();
   /** Per client, never global: several agents share one process (fleet benchmark), each closes its own. Plain http only for test providers. */
-  private readonly agents = { https: new HttpsAgent(KEEP_ALIVE), http: new HttpAgent(KEEP_ALIVE) };
+  private readonly agents;
 
   constructor(private readonly d: NetworkClientDeps) {
+    this.agents = d.early?.agents ?? newProviderAgents();
     d.signal.addEventListener('abort', () => Object.values(this.agents).forEach((a) => a.destroy()), { once: true });
   }
 
@@ -99,10 +96,19 @@ export class ProviderNetworkClient implements INetworkModule {
   }
 
   async sendGetRequestAsync<T>(url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
+    // A reboot skips the discovery round trip while the saved document is fresh; MSAL still checks it.
+    const fresh = this.d.metadata.freshDiscovery(url);
+    if (fresh !== undefined) {
+      this.d.log.debug({ url: stripQuery(url) }, 'using the saved discovery document');
+      return { headers: {}, body: fresh as T, status: 200 };
+    }
     const saved = this.d.metadata.get(url);
+    // The same GET begun at process start, while MSAL loaded: its answer (or failure) stands for this one.
+    const early = this.d.early?.requests.get(key(url));
+    this.d.early?.requests.delete(key(url));
     let response: NetworkResponse<T>;
     try {
-      response = await this.send<T>(url, { method: 'GET', headers: options?.headers });
+      response = await this.send<T>(url, { method: 'GET', headers: options?.headers }, early);
     } catch (e) {
       if (saved === undefined) throw e;
       this.d.log.info({ url: stripQuery(url) }, 'provider unreachable; using the saved copy of its metadata');
@@ -163,12 +169,13 @@ export class ProviderNetworkClient implements INetworkModule {
     return { ...response, body: { ...body, expires_in: expiresIn, interval } as T };
   }
 
-  private async send<T>(url: string, init: { method: 'GET' | 'POST'; headers?: Record<string, string>; body?: string }): Promise<NetworkResponse<T>> {
+  /** `early`: the same request, already sent at process start. */
+  private async send<T>(url: string, init: { method: 'GET' | 'POST'; headers?: Record<string, string>; body?: string }, early?: Promise<HttpAnswer>): Promise<NetworkResponse<T>> {
     this.lastFailure = undefined;
     let res: HttpAnswer;
     try {
       const agent = new URL(url).protocol === 'http:' ? this.agents.http : this.agents.https;
-      res = await httpsRequest(url, { ...init, agent, timeoutMs: this.d.timeoutMs, maxBytes: MAX_ANSWER_BYTES, signal: this.d.signal });
+      res = await (early ?? httpsRequest(url, { ...init, agent, timeoutMs: this.d.timeoutMs, maxBytes: MAX_ANSWER_BYTES, signal: this.d.signal }));
     } catch (e) {
       // An unavailable provider has said all it needs in its status and Retry-After, whatever its body.
       if (!(e instanceof AnswerTooLargeError && isUnavailable(e.answer.status))) throw this.unreachable(url, e);

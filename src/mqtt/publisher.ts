@@ -33,6 +33,8 @@ export interface PublisherDeps {
   readonly now?: () => number;
   readonly tuning?: PublisherTuning;
   readonly limits?: Partial<CommandLimits>;
+  /** Told when the connection comes up or goes down (the status file records it). */
+  readonly onConnection?: (status: MqttStatus) => void;
 }
 
 export type MqttStatus = 'connected' | 'disconnected';
@@ -69,6 +71,8 @@ export class MqttPublisher {
       onHomeAssistantOnline: () => void this.publish(this.topics.availability, 'online', { qos: 1, retain: true }),
     });
     this.agent = { version: d.version, deviceId: d.config.deviceId, name: d.config.deviceName, location: d.config.location };
+    // Noted now, not in start(): the agent starts MQTT only once its first frame is drawn, past `starting`.
+    if (d.machine.snapshot.state === 'starting') this.boot = d.machine.snapshot;
   }
 
   /** For the health file. */
@@ -102,7 +106,6 @@ export class MqttPublisher {
       respond: (topic, payload, qos, correlationData) =>
         void this.publish(topic, payload, { qos, retain: false, ...(correlationData ? { properties: { correlationData } } : {}) }),
     });
-    if (this.d.machine.snapshot.state === 'starting') this.boot = this.d.machine.snapshot;
     this.d.machine.on('state', this.onState);
     this.d.machine.on('claims', this.onClaims);
     this.d.machine.on('event', this.onEvent);
@@ -135,8 +138,10 @@ export class MqttPublisher {
       stale.close(() => undefined);
       for (const done of this.pending) done();
       this.pending.clear();
-      if (this.online && !this.stopping) this.log.warn({ url }, 'MQTT disconnected; reconnecting');
+      const was = this.online;
+      if (was && !this.stopping) this.log.warn({ url }, 'MQTT disconnected; reconnecting');
       this.online = false;
+      if (was) this.d.onConnection?.('disconnected');
     });
     client.on('error', (e) => {
       const message = messageOf(e);
@@ -186,6 +191,7 @@ export class MqttPublisher {
     this.online = true;
     this.lastError = undefined;
     this.log.info({ url }, 'MQTT connected');
+    this.d.onConnection?.('connected');
     // With discovery on, also the per-entity configs an earlier version may have left retained (migrated on arrival).
     const filters = [this.topics.requests, ...this.homeAssistant.subscriptions()];
     this.client?.subscribe(filters, { qos: 1 }, (e) => e && this.log.warn({ err: messageOf(e) }, 'MQTT subscribe failed'));

@@ -8,6 +8,7 @@ import { startBroker } from './broker.js';
 import type { Broker, Observer } from './broker.js';
 import { startTestIdp } from './idp.js';
 import type { TestIdp } from './idp.js';
+import { eventually } from './wait.js';
 
 export const CLIENT_ID = 'kiosk-test-client';
 
@@ -91,8 +92,22 @@ export async function startKiosk(t: TestContext, o: KioskOptions = {}): Promise<
   };
 }
 
+/**
+ * Until the running agent has subscribed, a command is lost. It connects just after its first frame and,
+ * on each connect, subscribes and then publishes `online` on the same connection: once the observer has
+ * seen an `online` for every connect the agents logged, the broker has taken the subscription.
+ */
+async function subscribed(k: Kiosk): Promise<void> {
+  const current = k.agents.at(-1);
+  if (current === undefined) return;
+  await current.waitForLog((l) => l.msg === 'MQTT connected', 20_000, 'the agent connected to its broker');
+  const connects = k.agents.reduce((n, a) => n + a.logs().filter((l) => l.msg === 'MQTT connected').length, 0);
+  await eventually(() => k.mqtt.on('kiosk/test-kiosk/availability').filter((m) => m.text === 'online').length >= connects, 10_000, 'online after the connect');
+}
+
 /** An operator command sent to the kiosk over its broker, and the response that answered it. */
 export async function command(k: Kiosk, name: string, timeoutMs = 30_000): Promise<{ status: string; error?: { code: string } }> {
+  await subscribed(k);
   const transaction = `t-${Math.random().toString(36).slice(2)}`;
   const from = k.mqtt.messages.length;
   k.mqtt.client.publish(`kiosk/test-kiosk/request/${name}`, JSON.stringify({ transaction }), { qos: 1 });
