@@ -140,17 +140,18 @@ export class Agent {
    * restore takes longer, so the screen never waits for code it does not need.
    */
   private afterFirstFrame(then: () => Promise<void>): Promise<void> {
+    const clock = this.d.clock ?? systemClock;
     return new Promise<void>((resolve) => {
       const go = (stopped = false): void => {
         this.machine.off('state', onState);
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         // After the displays' own listeners have drawn this state; an agent stopped first never starts it.
         setImmediate(() => resolve(stopped ? undefined : then()));
       };
       const onState = (s: Snapshot): void => {
         if (s.state !== 'starting' && s.state !== 'restoring') go(s.state === 'stopped');
       };
-      const timer = setTimeout(go, FIRST_FRAME_WAIT_MS);
+      const timer = clock.setTimeout(go, FIRST_FRAME_WAIT_MS);
       this.machine.on('state', onState);
     });
   }
