@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { watch } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, statfs, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, readdir, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -59,8 +59,12 @@ async function startVolume(): Promise<Volume> {
     at,
     wrap: inside,
     async fill() {
-      await writeFile(at('filler'), Buffer.alloc(1024 * 1024)).catch((e: NodeJS.ErrnoException) => assert.equal(e.code, 'ENOSPC'));
-      assert.equal((await statfs(at('.'))).bavail, 0, 'the volume is full');
+      // An agent's write in flight as the filler grows can free a page just after (its rename drops the
+      // old file): fill again until the volume stays full.
+      await eventually(async () => {
+        await appendFile(at('filler'), Buffer.alloc(1024 * 1024)).catch((e: NodeJS.ErrnoException) => assert.equal(e.code, 'ENOSPC'));
+        return (await statfs(at('.'))).bavail === 0;
+      }, 5_000, 'the volume full', 50);
     },
     async free() {
       await rm(at('filler'), { force: true });
