@@ -168,6 +168,8 @@ export class Validator extends ValueChecks {
   /** An IANA time zone the runtime's ICU data knows, as ICU names it (`utc` → `UTC`). */
   timeZone(name: string): string {
     const value = this.text(name);
+    // UTC, the default, is known without asking Intl, whose first formatter costs a boot 15 to 35 ms.
+    if (value === 'UTC') return value;
     try {
       return new Intl.DateTimeFormat('en-GB', { timeZone: value }).resolvedOptions().timeZone;
     } catch {

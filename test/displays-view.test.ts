@@ -125,6 +125,19 @@ test('time formats', () => {
   assert.equal(formatClock(NOW + 5_000, true), '14:30:05 UTC');
 });
 
+test('UTC times, formatted without Intl, read exactly as Intl writes them', () => {
+  const intl = (withSeconds: boolean) =>
+    new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', hourCycle: 'h23', hour: '2-digit', minute: '2-digit', ...(withSeconds ? { second: '2-digit' } : {}), timeZoneName: 'short' });
+  const expected = (at: number, withSeconds: boolean): string => {
+    const parts = intl(withSeconds).formatToParts(at);
+    return `${parts.filter((p) => ['hour', 'minute', 'second'].includes(p.type)).map((p) => p.value).join(':')} ${parts.find((p) => p.type === 'timeZoneName')?.value}`;
+  };
+  for (const at of [0, NOW, Date.parse('2025-12-31T23:59:59.999Z'), Date.parse('2024-02-29T00:00:00Z'), NOW + 86_399_000]) {
+    assert.equal(formatClock(at), expected(at, false));
+    assert.equal(formatClock(at, true), expected(at, true));
+  }
+});
+
 test('signed_in: who is signed in, from the verified claims alone, labelled, in KIOSK_CLAIMS order, the name aside', () => {
   const claims = { name: 'Ada Lovelace', preferred_username: 'ada@example.com', email: 'ada@mail.example', oid: '0000-1', tid: 'tenant-1', dept: 'Engines' };
   const v = view({ state: 'signed_in', account: { username: 'cached@example.com', name: 'A. L.' } }, claims);
