@@ -20,10 +20,14 @@ const count = async (k: Kiosk, endpoint: string): Promise<number> => (await k.id
 const saved = async (k: Kiosk): Promise<SavedFile> => JSON.parse(await readFile(join(k.agent.dir, 'provider-metadata.json'), 'utf8')) as SavedFile;
 const discoveryKey = (k: Kiosk): string => `${k.idp.authority.toLowerCase()}v2.0/.well-known/openid-configuration`;
 
-/** A kiosk whose first boot has shown a code, stopped: its metadata file is saved. */
+/**
+ * A kiosk whose first boot has shown a code, stopped once its metadata file is saved (the code is on
+ * screen before MSAL has loaded; the document is saved when MSAL has read it).
+ */
 async function bootedOnce(t: Parameters<typeof startKiosk>[0]): Promise<Kiosk> {
   const k = await startKiosk(t);
   await k.agent.waitForState('awaiting_sign_in');
+  await eventually(async () => (await saved(k).catch(() => undefined))?.documents[discoveryKey(k)] !== undefined, 10_000, 'the discovery document saved');
   await k.agent.stop();
   return k;
 }

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { AuthError, InteractionRequiredAuthError } from '@azure/msal-node';
 import { expectedTenant } from '../src/auth/id-token.js';
+import { loadMsal } from '../src/auth/msal.js';
 import { classify } from '../src/auth/provider-errors.js';
 import type { ProviderFailure } from '../src/auth/provider-errors.js';
 import { signInPage } from '../src/auth/sign-in-page.js';
+
+// The agent loads MSAL on first use; its errors, made here, exist only once it has.
+before(() => loadMsal());
 
 const CIAM = 'https://contoso.ciamlogin.com/';
 const TID = '8f1c6b64-3e2a-4c55-9c0f-1c2b3a4d5e6f';

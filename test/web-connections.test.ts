@@ -54,6 +54,9 @@ test('1,000 half-open requests: the page still answers, the open sockets stay un
   const kiosk = await startKiosk(t, { env: { KIOSK_DISPLAY: 'web', KIOSK_WEB_PORT: String(port) } });
   await kiosk.agent.waitForLog((l) => l.msg === 'kiosk page listening', 15_000, 'the kiosk page');
   await kiosk.agent.waitForState('awaiting_sign_in');
+  // The baseline once the boot has settled: the code is drawn first, then MQTT connects and MSAL loads to poll.
+  await kiosk.agent.waitForLog((l) => l.msg === 'MQTT connected', 15_000, 'MQTT connected');
+  await eventually(async () => (await kiosk.idp.requests()).some((r) => r.endpoint === 'token'), 15_000, 'the first poll');
   const pid = kiosk.agent.child.pid ?? 0;
 
   // The page's live stream, open through it all.

@@ -1,5 +1,4 @@
-import { LogLevel, PublicClientApplication } from '@azure/msal-node';
-import type { AccountInfo, AuthenticationResult, DeviceCodeRequest } from '@azure/msal-node';
+import type { AccountInfo, AuthenticationResult, DeviceCodeRequest, PublicClientApplication } from '@azure/msal-node';
 import type { Clock } from '../clock.js';
 import type { AuthConfig } from '../config.js';
 import type { Logger } from '../log.js';
@@ -13,6 +12,7 @@ import { EXPIRED, IdTokenInvalid, NOT_YET_VALID } from './id-token.js';
 import { metadataPath } from './early-provider.js';
 import type { EarlyProvider } from './early-provider.js';
 import { MetadataStore } from './metadata-store.js';
+import { loadMsal } from './msal.js';
 import { ProviderNetworkClient } from './network-client.js';
 import { classify, fault, KEYS_UNREACHABLE } from './provider-errors.js';
 import type { Outcome } from './provider-errors.js';
@@ -44,7 +44,9 @@ export class Auth {
   private readonly metadata: MetadataStore;
   private readonly net: ProviderNetworkClient;
   private readonly identity: IdentityCheck;
-  private readonly app: PublicClientApplication;
+  /** MSAL's application, made on first need (`application()`): a first boot shows its code before. */
+  private app?: PublicClientApplication;
+  private appLoading?: Promise<PublicClientApplication>;
   private readonly log: Logger;
   /** The sign-in page last logged: it is logged once, and again only if it changes. */
   private pageLogged?: string;
@@ -66,23 +68,29 @@ export class Auth {
       early: d.early,
     });
     this.identity = new IdentityCheck({ config, metadata: this.metadata, net: this.net, clock: d.clock });
-    // A child of the agent's logger, not of auth's: one `module` key per line.
-    const msalLog = d.log.child({ module: 'msal' });
-    this.app = new PublicClientApplication({
-      auth: { clientId: config.clientId, authority: config.authority, knownAuthorities: [...config.knownAuthorities] },
-      // KIOSK_REMEMBER=false: no plugin, so MSAL's cache stays in its memory (memory-cache.ts).
-      cache: config.remember ? { cachePlugin: createCachePlugin(this.cache) } : {},
-      system: {
-        networkClient: this.net,
-        loggerOptions: {
-          piiLoggingEnabled: false,
-          logLevel: msalLog.isLevelEnabled('debug') ? LogLevel.Verbose : LogLevel.Warning,
-          loggerCallback: (_level, message, containsPii) => {
-            if (!containsPii) msalLog.debug(scrub(message));
+  }
+
+  private application(): Promise<PublicClientApplication> {
+    return (this.appLoading ??= loadMsal().then(({ LogLevel, PublicClientApplication }) => {
+      const { config } = this.d;
+      // A child of the agent's logger, not of auth's: one `module` key per line.
+      const msalLog = this.d.log.child({ module: 'msal' });
+      return (this.app = new PublicClientApplication({
+        auth: { clientId: config.clientId, authority: config.authority, knownAuthorities: [...config.knownAuthorities] },
+        // KIOSK_REMEMBER=false: no plugin, so MSAL's cache stays in its memory (memory-cache.ts).
+        cache: config.remember ? { cachePlugin: createCachePlugin(this.cache) } : {},
+        system: {
+          networkClient: this.net,
+          loggerOptions: {
+            piiLoggingEnabled: false,
+            logLevel: msalLog.isLevelEnabled('debug') ? LogLevel.Verbose : LogLevel.Warning,
+            loggerCallback: (_level, message, containsPii) => {
+              if (!containsPii) msalLog.debug(scrub(message));
+            },
           },
         },
-      },
-    });
+      }));
+    }));
   }
 
   async start(): Promise<void> {
@@ -117,7 +125,7 @@ export class Auth {
     const request = { account, scopes: [...this.d.config.scopes], forceRefresh: force, extraQueryParameters: this.extraQuery() };
     this.net.lastFailure = undefined;
     try {
-      const result = await this.app.acquireTokenSilent(request);
+      const result = await (await this.application()).acquireTokenSilent(request);
       return await this.accept(result, force);
     } catch (e) {
       return this.failed(e);
@@ -138,7 +146,7 @@ export class Auth {
       if (!account) return { kind: 'refused', code: 'not_signed_in', message: 'nobody is signed in' };
       let result: AuthenticationResult;
       try {
-        result = await this.app.acquireTokenSilent({ account, scopes: [...scopes], extraQueryParameters: this.extraQuery() });
+        result = await (await this.application()).acquireTokenSilent({ account, scopes: [...scopes], extraQueryParameters: this.extraQuery() });
       } catch (e) {
         return refusal(classify(e, this.net.lastFailure));
       }
@@ -160,33 +168,36 @@ export class Auth {
   /** One device code, from request to approval or to its end; `onCode` shows it. */
   async deviceCode(onCode: (code: DeviceCode) => void, signal: AbortSignal): Promise<Attempt> {
     let issued: string | undefined;
+    const show = (r: { userCode: string; verificationUri: string; expiresIn: number; message?: string }, complete: string | undefined): void => {
+      const page = signInPage(this.d.config.verificationUri, this.d.config.authority, { uri: r.verificationUri, complete });
+      if (this.pageLogged !== page.verificationUri) this.log.info({ page: page.verificationUri, reason: page.reason }, 'sign-in page chosen');
+      this.pageLogged = page.verificationUri;
+      onCode({
+        userCode: r.userCode,
+        verificationUri: page.verificationUri,
+        verificationUriComplete: page.verificationUriComplete,
+        expiresAt: this.d.clock.now() + r.expiresIn * 1000,
+        message: r.message ?? '',
+      });
+    };
+    // A first boot's code, asked for at process start: on screen now, polled by MSAL once it has loaded.
+    const early = this.app === undefined ? await this.net.earlyDeviceCode() : undefined;
+    if (signal.aborted) return { kind: 'cancelled' };
+    if (early !== undefined) show(early, early.verificationUriComplete);
     const request: DeviceCodeRequest = {
       scopes: [...this.d.config.scopes],
       extraQueryParameters: this.extraQuery(),
       deviceCodeCallback: (r) => {
         issued = r.deviceCode;
-        const page = signInPage(this.d.config.verificationUri, this.d.config.authority, {
-          uri: r.verificationUri,
-          complete: this.net.verificationUriComplete(r.deviceCode),
-        });
-        if (this.pageLogged !== page.verificationUri) this.log.info({ page: page.verificationUri, reason: page.reason }, 'sign-in page chosen');
-        this.pageLogged = page.verificationUri;
-        onCode({
-          userCode: r.userCode,
-          verificationUri: page.verificationUri,
-          verificationUriComplete: page.verificationUriComplete,
-          expiresAt: this.d.clock.now() + r.expiresIn * 1000,
-          message: r.message,
-        });
+        if (r.deviceCode !== early?.deviceCode) show(r, this.net.verificationUriComplete(r.deviceCode));
       },
     };
     this.net.lastFailure = undefined;
-    if (signal.aborted) return { kind: 'cancelled' };
     // MSAL checks `cancel` on the object it was given, between polls.
     const cancel = (): void => void (request.cancel = true);
     signal.addEventListener('abort', cancel, { once: true });
     try {
-      const result = await this.app.acquireTokenByDeviceCode(request);
+      const result = await (await this.application()).acquireTokenByDeviceCode(request);
       if (signal.aborted) return { kind: 'cancelled' };
       if (!result) return { kind: 'fatal', fault: fault('no_result', 'the provider returned no tokens') };
       return await this.accept(result, true);
@@ -194,6 +205,7 @@ export class Auth {
       return signal.aborted ? { kind: 'cancelled' } : this.failed(e);
     } finally {
       signal.removeEventListener('abort', cancel);
+      this.net.dropEarlyCode();
       if (issued !== undefined) this.net.forgetCode(issued);
     }
   }
@@ -213,7 +225,7 @@ export class Auth {
 
   /** Removes every cached account (operator sign-out, or a token that failed verification). */
   async signOut(): Promise<void> {
-    const cache = this.app.getTokenCache();
+    const cache = (await this.application()).getTokenCache();
     for (const account of await cache.getAllAccounts()) await cache.removeAccount(account);
     await this.cache.flush();
   }
@@ -271,13 +283,16 @@ export class Auth {
   }
 
   private async msalAccount(): Promise<AccountInfo | undefined> {
+    // Nothing saved and MSAL not loaded yet (its memory empty): no account, and no need to load MSAL to say so.
+    if (this.app === undefined && (!this.d.config.remember || (await this.cache.current()) === undefined)) return undefined;
+    const app = await this.application();
     try {
-      const accounts = await this.app.getTokenCache().getAllAccounts();
+      const accounts = await app.getTokenCache().getAllAccounts();
       return accounts[0];
     } catch (e) {
       // A cache file of the right shape whose entries MSAL cannot read (it throws on every access): start over.
       this.log.warn({ err: e instanceof Error ? e.name : 'Error' }, 'token cache unreadable by MSAL; removed, sign-in needed');
-      this.app.clearCache();
+      app.clearCache();
       await this.cache.clear();
       return undefined;
     }
@@ -285,7 +300,7 @@ export class Auth {
 
   /** The account's ID token from MSAL's serialized cache (its `AccountInfo` from the cache carries none). */
   private cachedIdToken(account: AccountInfo): string | undefined {
-    const cache = JSON.parse(this.app.getTokenCache().serialize()) as { IdToken?: Record<string, { home_account_id?: string; client_id?: string; secret?: string }> };
+    const cache = JSON.parse(this.app!.getTokenCache().serialize()) as { IdToken?: Record<string, { home_account_id?: string; client_id?: string; secret?: string }> };
     const entry = Object.values(cache.IdToken ?? {}).find((t) => t.home_account_id === account.homeAccountId && t.client_id === this.d.config.clientId);
     return typeof entry?.secret === 'string' ? entry.secret : undefined;
   }

@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config.js';
 import { httpsRequest } from './https-request.js';
 import type { HttpAnswer } from './https-request.js';
+import { isObject } from '../json.js';
 import { freshDiscovery, key, parseMetadata } from './metadata-store.js';
 
 /** Keep-alive pools, one per scheme, per agent (the fleet benchmark runs many agents in one process). */
@@ -24,7 +25,29 @@ export interface EarlyProvider {
   readonly metadataText?: string;
   /** Requests begun at process start, by URL without query; each taken once. */
   readonly requests: Map<string, Promise<HttpAnswer>>;
+  /**
+   * The first boot's device code, asked for as soon as the discovery document says where (see
+   * `EarlyDeviceCode`); undefined when none was asked for, or it got no answer. Never rejects.
+   */
+  readonly deviceCode?: Promise<EarlyDeviceCode | undefined>;
 }
+
+/**
+ * A device-code request sent at process start, by a kiosk that will need one (no cache file, `KIOSK_SIGN_IN=auto`):
+ * its code is on screen before MSAL has loaded. It is the request MSAL makes (the URL MSAL derives from the
+ * discovery document, the same form), so MSAL's own request takes its answer to poll, and only if they match.
+ */
+export interface EarlyDeviceCode {
+  readonly url: string;
+  /** The form, as `application/x-www-form-urlencoded`. */
+  readonly body: string;
+  readonly answer: HttpAnswer;
+  /** The discovery document it was derived from, when fetched at this start: saved as the code is shown. */
+  readonly discovery?: { readonly url: string; readonly document: Record<string, unknown> };
+}
+
+/** MSAL adds these to every device-code request's scopes (msal-common `OIDC_DEFAULT_SCOPES`). */
+const OIDC_DEFAULT_SCOPES = ['openid', 'profile', 'offline_access'];
 
 /**
  * An idle connection is closed after this (or sooner when the server's Keep-Alive says so): polls a
@@ -39,11 +62,14 @@ export const newProviderAgents = (): ProviderAgents => ({ https: new HttpsAgent(
 export const metadataPath = (cachePath: string): string => join(dirname(cachePath), 'provider-metadata.json');
 
 /**
- * Starts the discovery request (and its TLS handshake) at once, while MSAL is still loading, unless a
- * fresh saved document makes it unnecessary. Never throws: what fails here is met again, and reported,
- * by the network client.
+ * Starts the discovery request (and its TLS handshake) at once, while the agent's code is still loading,
+ * unless a fresh saved document makes it unnecessary; then, on a boot that will need a code, the
+ * device-code request. Never throws: what fails here is met again, and reported, by the network client.
  */
-export function startProviderEarly(config: Pick<Config, 'authority' | 'cachePath' | 'httpTimeoutSeconds'>, now = Date.now()): EarlyProvider {
+export function startProviderEarly(
+  config: Pick<Config, 'authority' | 'knownAuthorities' | 'cachePath' | 'httpTimeoutSeconds' | 'clientId' | 'scopes' | 'extraQueryParameters' | 'signIn'>,
+  now = Date.now(),
+): EarlyProvider {
   const agents = newProviderAgents();
   const requests = new Map<string, Promise<HttpAnswer>>();
   let metadataText: string | undefined;
@@ -54,14 +80,92 @@ export function startProviderEarly(config: Pick<Config, 'authority' | 'cachePath
   }
   const url = discoveryUrl(config.authority);
   const saved = metadataText === undefined ? undefined : parseMetadata(metadataText);
-  if (url !== undefined && (saved === undefined || freshDiscovery(saved, url, now) === undefined)) {
-    const agent = new URL(url).protocol === 'http:' ? agents.http : agents.https;
-    const answer = httpsRequest(url, { method: 'GET', agent, timeoutMs: config.httpTimeoutSeconds * 1000, maxBytes: MAX_ANSWER_BYTES, signal: new AbortController().signal });
+  const fresh = url === undefined || saved === undefined ? undefined : freshDiscovery(saved, url, now);
+  const send = (target: string, init: { method: 'GET' } | { method: 'POST'; body: string }): Promise<HttpAnswer> => {
+    const agent = new URL(target).protocol === 'http:' ? agents.http : agents.https;
+    const headers = init.method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded;charset=utf-8' } : undefined;
+    const answer = httpsRequest(target, { ...init, headers, agent, timeoutMs: config.httpTimeoutSeconds * 1000, maxBytes: MAX_ANSWER_BYTES, signal: new AbortController().signal });
     // Taken by the network client, which handles its failure; until then it must not count as unhandled.
     answer.catch(() => undefined);
-    requests.set(key(url), answer);
+    return answer;
+  };
+  let discovery: Promise<HttpAnswer> | undefined;
+  if (url !== undefined && fresh === undefined) {
+    discovery = send(url, { method: 'GET' });
+    requests.set(key(url), discovery);
   }
-  return { agents, metadataText, requests };
+  // Whether this boot needs a code: nobody can be cached without a cache file (KIOSK_REMEMBER=false keeps none).
+  const needsCode = config.signIn === 'auto' && !existsSync(config.cachePath);
+  if ((discovery === undefined && fresh === undefined) || !needsCode) return { agents, metadataText, requests };
+  const document = discovery === undefined ? Promise.resolve(fresh) : discovery.then((a): unknown => (a.status === 200 ? JSON.parse(a.text) : undefined));
+  const deviceCode = document
+    .then(async (doc): Promise<EarlyDeviceCode | undefined> => {
+      const target = deviceCodeUrl(doc, config.authority, config.extraQueryParameters);
+      // No code MSAL would refuse to poll is ever shown: an issuer it may not trust is left to MSAL to judge.
+      if (target === undefined || !surelyTrustedIssuer(doc, config.authority, config.knownAuthorities)) return undefined;
+      const body = deviceCodeForm(config);
+      const fetched = discovery !== undefined && url !== undefined && isObject(doc) ? { url, document: doc } : undefined;
+      return { url: target, body, answer: await send(target, { method: 'POST', body }), discovery: fetched };
+    })
+    // Whatever failed here, MSAL meets again in its own requests, and reports.
+    .catch(() => undefined);
+  return { agents, metadataText, requests, deviceCode };
+}
+
+/**
+ * MSAL's device-code URL (msal-common `Authority.deviceCodeEndpoint`): the discovery document's
+ * `token_endpoint` with its first `/token` made `/devicecode`, the authority's tenant segment put back
+ * (`withAuthorityTenant`), plus the extra query parameters.
+ * Undefined where MSAL would fill in a `{tenant}`, or the document has no such endpoint.
+ */
+export function deviceCodeUrl(doc: unknown, authority: string, extra: Readonly<Record<string, string>>): string | undefined {
+  const { token_endpoint: tokenEndpoint, authorization_endpoint: authorizationEndpoint } = (doc ?? {}) as Record<string, unknown>;
+  if (typeof tokenEndpoint !== 'string' || tokenEndpoint.includes('{')) return undefined;
+  let url: URL;
+  try {
+    url = new URL(withAuthorityTenant(tokenEndpoint.replace('/token', '/devicecode'), authorizationEndpoint, authority));
+  } catch {
+    return undefined;
+  }
+  const query = new URLSearchParams(extra).toString();
+  return query === '' ? url.href : `${url.href}?${query}`;
+}
+
+/**
+ * Whether MSAL will accept the document's `issuer` by the two rules of msal-common
+ * `Authority.validateIssuer` that need no list of Microsoft's hosts: the authority's own scheme and
+ * host, or an https host among the known authorities. (MSAL may accept more; those boots just ask later.)
+ */
+export function surelyTrustedIssuer(doc: unknown, authority: string, knownAuthorities: readonly string[]): boolean {
+  const issuer = (doc as { issuer?: unknown } | undefined)?.issuer;
+  if (typeof issuer !== 'string' || !URL.canParse(issuer) || !URL.canParse(authority)) return false;
+  const i = new URL(issuer);
+  const a = new URL(authority);
+  if (i.protocol === a.protocol && i.host === a.host) return true;
+  return i.protocol === 'https:' && knownAuthorities.some((k) => URL.canParse(k) && new URL(k).host === i.host);
+}
+
+/** The form MSAL posts (msal-node `DeviceCodeClient.createQueryString`): scopes with OpenID's, the client, the extra parameters. */
+export function deviceCodeForm(config: Pick<Config, 'clientId' | 'scopes' | 'extraQueryParameters'>): string {
+  const scopes = [...new Set([...config.scopes, ...OIDC_DEFAULT_SCOPES])];
+  return new URLSearchParams({ scope: scopes.join(' '), client_id: config.clientId, ...config.extraQueryParameters }).toString();
+}
+
+/** Whether MSAL's device-code request is the one sent early: the same URL, and the same form (scopes in any order). */
+export function sameDeviceCodeRequest(early: Pick<EarlyDeviceCode, 'url' | 'body'>, url: string, body: string): boolean {
+  const form = (text: string): string => {
+    const entries = [...new URLSearchParams(text)].map(([k, v]) => [k, k === 'scope' ? v.split(' ').filter(Boolean).sort().join(' ') : v]);
+    return JSON.stringify(entries.sort(([a], [b]) => (a! < b! ? -1 : a! > b! ? 1 : 0)));
+  };
+  return sameUrl(early.url, url) && form(early.body) === form(body);
+}
+
+function sameUrl(a: string, b: string): boolean {
+  try {
+    return new URL(a).href === new URL(b).href;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -69,6 +173,13 @@ export function startProviderEarly(config: Pick<Config, 'authority' | 'cachePath
  * External ID's rewrite of an empty path to `<tenant>.onmicrosoft.com`); undefined where that cannot be told.
  */
 export function discoveryUrl(authority: string): string | undefined {
+  const base = canonicalAuthority(authority);
+  if (base === undefined) return undefined;
+  return base.endsWith('v2.0/') ? `${base}.well-known/openid-configuration` : `${base}v2.0/.well-known/openid-configuration`;
+}
+
+/** The authority as MSAL 7 knows it: External ID's rewrite of an empty path, lower-cased (msal-common `canonicalizeUri`). */
+function canonicalAuthority(authority: string): string | undefined {
   let u: URL;
   try {
     u = new URL(authority);
@@ -77,7 +188,31 @@ export function discoveryUrl(authority: string): string | undefined {
   }
   if (u.search !== '' || u.pathname.toLowerCase().startsWith('/adfs')) return undefined;
   let base = u.href.endsWith('/') ? u.href : `${u.href}/`;
-  if (u.hostname.endsWith('.ciamlogin.com') && u.port === '' && (u.pathname === '/' || u.pathname === '')) base = `${u.origin}/${u.hostname.split('.')[0]}.onmicrosoft.com/`;
-  // MSAL lower-cases the authority it asks under (msal-common `canonicalizeUri`).
-  return (base.endsWith('v2.0/') ? `${base}.well-known/openid-configuration` : `${base}v2.0/.well-known/openid-configuration`).toLowerCase();
+  if (isCiam(u) && u.port === '' && (u.pathname === '/' || u.pathname === '')) base = `${u.origin}/${u.hostname.split('.')[0]}.onmicrosoft.com/`;
+  return base.toLowerCase();
+}
+
+const isCiam = (u: URL): boolean => u.hostname.endsWith('.ciamlogin.com');
+/** Tenants MSAL never swaps for the tenant id (msal-common `Authority.reservedTenantDomains`). */
+const RESERVED_TENANTS = new Set(['{tenant}', '{tenantid}', 'common', 'consumers', 'organizations']);
+
+/**
+ * msal-common `Authority.replacePath`: an authority named by one tenant segment other than the id the
+ * provider's endpoints use (`contoso.onmicrosoft.com` against a GUID) has its own segment put back in
+ * their paths; an External ID (`*.ciamlogin.com`) authority keeps the provider's.
+ */
+function withAuthorityTenant(endpoint: string, authorizationEndpoint: unknown, authority: string): string {
+  const base = canonicalAuthority(authority);
+  if (base === undefined || typeof authorizationEndpoint !== 'string') return endpoint;
+  const url = new URL(base);
+  const segments = url.pathname.split('/').filter(Boolean);
+  const own = segments[0];
+  if (segments.length !== 1 || own === undefined || RESERVED_TENANTS.has(own) || isCiam(url)) return endpoint;
+  let providerTenant: string | undefined;
+  try {
+    providerTenant = new URL(authorizationEndpoint).pathname.split('/').filter(Boolean)[0];
+  } catch {
+    return endpoint;
+  }
+  return providerTenant === undefined || providerTenant === own ? endpoint : endpoint.replace(`/${providerTenant}/`, `/${own}/`);
 }

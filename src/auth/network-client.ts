@@ -1,18 +1,18 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { AuthError } from '@azure/msal-node';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { sleep } from '../clock.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { scrub } from '../log.js';
-import { MAX_ANSWER_BYTES, newProviderAgents } from './early-provider.js';
-import type { EarlyProvider } from './early-provider.js';
+import { MAX_ANSWER_BYTES, newProviderAgents, sameDeviceCodeRequest } from './early-provider.js';
+import type { EarlyDeviceCode, EarlyProvider } from './early-provider.js';
 import { AnswerTooLargeError, HttpTimeoutError, httpsRequest } from './https-request.js';
 import type { HttpAnswer } from './https-request.js';
 import type { ProviderFailure } from './provider-errors.js';
 import { key } from './metadata-store.js';
 import type { MetadataStore } from './metadata-store.js';
 import { isObject } from '../json.js';
+import { loadMsal } from './msal.js';
 
 /** What the agent learns about a device code that MSAL's callback does not pass on. */
 interface CodeTrack {
@@ -32,7 +32,7 @@ export interface NetworkClientDeps {
   /** Aborted on shutdown: every request in flight and every wait ends at once, pooled connections close. */
   signal: AbortSignal;
   /** The pools and requests `kiosk-agent run` began before MSAL loaded (`startProviderEarly`). */
-  early?: Pick<EarlyProvider, 'agents' | 'requests'>;
+  early?: Pick<EarlyProvider, 'agents' | 'requests' | 'deviceCode'>;
 }
 
 const DEFAULT_INTERVAL_S = 5;
@@ -59,6 +59,10 @@ export class ProviderNetworkClient implements INetworkModule {
    */
   clockSkewMs = 0;
   private readonly codes = new Map<string, CodeTrack>();
+  /** The early device code once shown (`earlyDeviceCode`), until MSAL's own request takes it or the attempt ends. */
+  private earlyCode?: EarlyDeviceCode;
+  /** Only the first attempt may show the early code. */
+  private earlyTaken = false;
   /** Per client, never global: several agents share one process (fleet benchmark), each closes its own. Plain http only for test providers. */
   private readonly agents;
 
@@ -125,9 +129,10 @@ export class ProviderNetworkClient implements INetworkModule {
     if (track) {
       await sleep(this.d.clock, track.lastPollAt + track.intervalMs - this.d.clock.now(), this.d.signal);
     }
+    const early = isDeviceCodeEndpoint(url) ? this.takeEarlyCode(url, options?.body ?? '') : undefined;
     let response: NetworkResponse<T>;
     try {
-      response = await this.send<T>(url, { method: 'POST', headers: options?.headers, body: options?.body });
+      response = await this.send<T>(url, { method: 'POST', headers: options?.headers, body: options?.body }, early);
     } finally {
       // Timed from the answer, not the request: a poll slow to arrive never lets the next one arrive early.
       if (track) track.lastPollAt = this.d.clock.now();
@@ -135,11 +140,11 @@ export class ProviderNetworkClient implements INetworkModule {
     // JSON `null`, an array or a number: no field of it can be read.
     const body: Record<string, unknown> = isObject(response.body) ? response.body : {};
 
-    if (isDeviceCodeEndpoint(url)) return this.onDeviceCodeResponse(response, body);
+    if (isDeviceCodeEndpoint(url)) return await this.onDeviceCodeResponse(response, body);
     if (!isTokenResponse(response.body)) {
       // MSAL would fail on it with a TypeError (or store it in the cache): a fault of the provider, said so.
       const failure = (this.lastFailure ??= { kind: 'provider', code: 'invalid_token_response', description: 'the provider answered with a malformed token response', status: response.status });
-      throw new AuthError(failure.code, failure.description);
+      throw await authError(failure.code, failure.description);
     }
     if (track && body.error === 'slow_down') {
       track.intervalMs += SLOW_DOWN_STEP_MS;
@@ -149,24 +154,51 @@ export class ProviderNetworkClient implements INetworkModule {
     return response;
   }
 
-  private onDeviceCodeResponse<T>(response: NetworkResponse<T>, body: Record<string, unknown>): NetworkResponse<T> {
-    // MSAL checks nothing here: without a code, a URL or a lifetime it would show `undefined` and poll for ever.
-    const lifetimeS = Math.min(MAX_CODE_LIFETIME_S, (this.d.codeLifetimeMs ?? Infinity) / 1000);
-    // MSAL gives up on a code at its `expires_in`: a shorter lifetime here retires it sooner, and a fresh one follows.
-    const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? Math.min(body.expires_in, lifetimeS) : undefined;
-    if (response.status !== 200 || !isText(body.user_code) || !isText(body.device_code) || !isText(body.verification_uri) || expiresIn === undefined) {
+  private async onDeviceCodeResponse<T>(response: NetworkResponse<T>, body: Record<string, unknown>): Promise<NetworkResponse<T>> {
+    const code = response.status === 200 ? usableCode(body, this.d.codeLifetimeMs) : undefined;
+    if (code === undefined) {
       const failure = (this.lastFailure ??= { kind: 'provider', code: 'invalid_device_code_response', description: 'the provider answered without a usable device code' });
-      throw new AuthError(failure.code, failure.description);
+      throw await authError(failure.code, failure.description);
     }
-    // Never wait past the code's end for the first poll (the display would show a dead code).
-    const interval = Math.min(typeof body.interval === 'number' && body.interval > 0 ? body.interval : DEFAULT_INTERVAL_S, expiresIn);
-    this.codes.set(body.device_code, {
-      verificationUriComplete: isText(body.verification_uri_complete) ? body.verification_uri_complete : undefined,
-      intervalMs: interval * 1000,
+    this.codes.set(code.deviceCode, {
+      verificationUriComplete: code.verificationUriComplete,
+      intervalMs: code.interval * 1000,
       lastPollAt: this.d.clock.now(),
     });
     // Without an interval MSAL polls in a busy loop.
-    return { ...response, body: { ...body, expires_in: expiresIn, interval } as T };
+    return { ...response, body: { ...body, expires_in: code.expiresIn, interval: code.interval } as T };
+  }
+
+  /**
+   * The device code requested at process start (`startProviderEarly`), once its answer is in: shown
+   * before MSAL has loaded, which then takes over the same answer to poll. Undefined when none was
+   * requested or its answer is no usable code (MSAL then asks again, and reports what fails).
+   */
+  async earlyDeviceCode(): Promise<UsableCode | undefined> {
+    const early = await this.d.early?.deviceCode;
+    if (early === undefined || this.earlyTaken) return undefined;
+    this.earlyTaken = true;
+    const body = parseJson(early.answer.text);
+    const code = early.answer.status === 200 && isObject(body) ? usableCode(body, this.d.codeLifetimeMs) : undefined;
+    if (code === undefined) return undefined;
+    this.earlyCode = early;
+    // Kept now, as MSAL's own GET would keep it: MSAL, once loaded, is served this copy.
+    if (early.discovery) void this.d.metadata.set(early.discovery.url, early.discovery.document);
+    return code;
+  }
+
+  /** The attempt that showed the early code has ended: a later one never polls that code. */
+  dropEarlyCode(): void {
+    this.earlyCode = undefined;
+  }
+
+  private takeEarlyCode(url: string, body: string): Promise<HttpAnswer> | undefined {
+    const early = this.earlyCode;
+    this.earlyCode = undefined;
+    if (early === undefined) return undefined;
+    if (sameDeviceCodeRequest(early, url, body)) return Promise.resolve(early.answer);
+    this.d.log.info('the device code asked for at start is not the one MSAL asks for; a fresh code replaces it');
+    return undefined;
   }
 
   /** `early`: the same request, already sent at process start. */
@@ -178,7 +210,7 @@ export class ProviderNetworkClient implements INetworkModule {
       res = await (early ?? httpsRequest(url, { ...init, agent, timeoutMs: this.d.timeoutMs, maxBytes: MAX_ANSWER_BYTES, signal: this.d.signal }));
     } catch (e) {
       // An unavailable provider has said all it needs in its status and Retry-After, whatever its body.
-      if (!(e instanceof AnswerTooLargeError && isUnavailable(e.answer.status))) throw this.unreachable(url, e);
+      if (!(e instanceof AnswerTooLargeError && isUnavailable(e.answer.status))) throw await this.unreachable(url, e);
       res = e.answer;
     }
     this.noteProviderClock(res.headers.date);
@@ -187,7 +219,7 @@ export class ProviderNetworkClient implements INetworkModule {
       const retryAfterMs = parseRetryAfter(res.headers['retry-after'], this.d.clock.now());
       this.lastFailure = { kind: 'unavailable', code: `http_${res.status}`, description: `the provider answered HTTP ${res.status}`, retryAfterMs };
       this.d.log.warn({ url: stripQuery(url), status: res.status, retry_after_ms: retryAfterMs }, 'identity provider unavailable');
-      throw new AuthError(`http_${res.status}`, `the provider answered HTTP ${res.status}`);
+      throw await authError(`http_${res.status}`, `the provider answered HTTP ${res.status}`);
     }
     if (res.status >= 400) this.noteProviderError(url, res.status, body);
     return { headers: res.headers, body: body as T, status: res.status };
@@ -203,13 +235,13 @@ export class ProviderNetworkClient implements INetworkModule {
     this.clockSkewMs = skew;
   }
 
-  private unreachable(url: string, e: unknown): AuthError {
+  private unreachable(url: string, e: unknown): Promise<Error> {
     const stopping = this.d.signal.aborted;
     const reason = stopping ? 'stopping' : describeWireError(e, this.d.timeoutMs);
     this.lastFailure = { kind: 'network', code: 'provider_unreachable', description: reason };
     // A request ended by shutdown says nothing about the provider.
     if (!stopping) this.d.log.warn({ url: stripQuery(url), reason }, 'identity provider unreachable');
-    return new AuthError('provider_unreachable', reason);
+    return authError('provider_unreachable', reason);
   }
 
   private noteProviderError(url: string, status: number, body: unknown): void {
@@ -221,6 +253,40 @@ export class ProviderNetworkClient implements INetworkModule {
     this.lastFailure = { kind: 'provider', code: error, aadsts, description, status };
     this.d.log.info({ url: stripQuery(url), status, error, aadsts }, 'identity provider refused a request');
   }
+}
+
+/** MSAL's own error type, which it passes on unchanged; MSAL is loaded by the time it calls the client. */
+const authError = async (code: string, description: string): Promise<Error> => new (await loadMsal()).AuthError(code, description);
+
+/** A device-code answer as the kiosk shows it and MSAL polls it, or undefined when it has no usable code. */
+export interface UsableCode {
+  readonly userCode: string;
+  readonly deviceCode: string;
+  readonly verificationUri: string;
+  readonly verificationUriComplete?: string;
+  /** Seconds, within KIOSK_CODE_LIFETIME. */
+  readonly expiresIn: number;
+  readonly interval: number;
+  readonly message?: string;
+}
+
+function usableCode(body: Record<string, unknown>, codeLifetimeMs: number | undefined): UsableCode | undefined {
+  // MSAL checks nothing here: without a code, a URL or a lifetime it would show `undefined` and poll for ever.
+  const lifetimeS = Math.min(MAX_CODE_LIFETIME_S, (codeLifetimeMs ?? Infinity) / 1000);
+  // MSAL gives up on a code at its `expires_in`: a shorter lifetime here retires it sooner, and a fresh one follows.
+  const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? Math.min(body.expires_in, lifetimeS) : undefined;
+  if (!isText(body.user_code) || !isText(body.device_code) || !isText(body.verification_uri) || expiresIn === undefined) return undefined;
+  // Never wait past the code's end for the first poll (the display would show a dead code).
+  const interval = Math.min(typeof body.interval === 'number' && body.interval > 0 ? body.interval : DEFAULT_INTERVAL_S, expiresIn);
+  return {
+    userCode: body.user_code,
+    deviceCode: body.device_code,
+    verificationUri: body.verification_uri,
+    verificationUriComplete: isText(body.verification_uri_complete) ? body.verification_uri_complete : undefined,
+    expiresIn,
+    interval,
+    message: typeof body.message === 'string' ? body.message : undefined,
+  };
 }
 
 const isUnavailable = (status: number): boolean => status >= 500 || status === 429;

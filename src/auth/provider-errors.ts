@@ -1,4 +1,4 @@
-import { AuthError, InteractionRequiredAuthError } from '@azure/msal-node';
+import { loadedMsal } from './msal.js';
 import type { ProviderFault } from '../state.js';
 
 /** What the network client saw on the wire, which MSAL's own errors often drop. */
@@ -110,7 +110,8 @@ function fromWire(f: ProviderFailure): Outcome {
  * `post_request_failed`; the wire record tells them apart.
  */
 export function classify(error: unknown, wire: ProviderFailure | undefined): Outcome {
-  if (!(error instanceof AuthError)) {
+  const msal = loadedMsal();
+  if (msal === undefined || !(error instanceof msal.AuthError)) {
     return { kind: 'fatal', fault: fault('unexpected', error instanceof Error ? error.name : 'unknown error') };
   }
   // MSAL copies a provider's `error` into `errorCode` (and the description into `errorMessage`) as they come.
@@ -119,7 +120,7 @@ export function classify(error: unknown, wire: ProviderFailure | undefined): Out
   if (code === 'device_code_expired') return { kind: 'expired' };
   if (isAdministratorFault(wire)) return { kind: 'fatal', fault: providerFault(wire) };
   // A refresh token expired or revoked (700082, 70043, 50173): the reason is Entra's code when it gave one.
-  if (error instanceof InteractionRequiredAuthError || INTERACTION.has(code)) return { kind: 'interaction_required', code: wire?.aadsts ?? code };
+  if (error instanceof msal.InteractionRequiredAuthError || INTERACTION.has(code)) return { kind: 'interaction_required', code: wire?.aadsts ?? code };
   if (wire) return fromWire(wire);
   if (DISCOVERY.has(code)) return { kind: 'fatal', fault: fault(code === 'endpoints_resolution_error' ? 'issuer_not_trusted' : 'authority_not_found') };
   const oauthError = String(error.errorMessage).split(/[\s:]/)[0] ?? '';
