@@ -111,13 +111,16 @@ for (let i = 0; i < ROUNDS; i++) {
     r.sample.push(await sampleBoot(r.setup));
     const id = `boot-${k}-${i}`;
     const topic = `kiosk/${id}/state`;
+    const metadataFile = join(r.setup.dir, id, 'provider-metadata.json');
     const first = await agentToCode(r.setup, id, async () => {
       for (const t0 = performance.now(); !codeRetainedAt.has(topic) && performance.now() - t0 < 10_000; ) await delay(2);
+      // The discovery document is saved as the code is shown, its write still under way.
+      for (const t0 = performance.now(); !existsSync(metadataFile) && performance.now() - t0 < 10_000; ) await delay(2);
     });
     r.screen.push(first.ms);
     r.retained.push((codeRetainedAt.get(topic) ?? NaN) - first.t0);
     r.mqttLag.push((codeRetainedAt.get(topic) ?? NaN) - first.t0 - first.ms);
-    if (!existsSync(join(r.setup.dir, id, 'provider-metadata.json'))) throw new Error(`no provider metadata saved by ${id}`);
+    if (!existsSync(metadataFile)) throw new Error(`no provider metadata saved by ${id}`);
     r.saved.push((await agentToCode(r.setup, id)).ms);
     r.reboot.push(await rebootSignedIn(r.setup, r.idleDir, `reboot-${k}-${i}`));
   }

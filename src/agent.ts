@@ -1,6 +1,6 @@
 import { Auth } from './auth/auth.js';
 import type { EarlyProvider } from './auth/early-provider.js';
-import { systemClock } from './clock.js';
+import { systemClock, within } from './clock.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { startDisplays } from './displays/index.js';
@@ -19,6 +19,8 @@ import type { EndpointLimits } from './token-endpoint/server.js';
 
 /** The latest MQTT starts, when a restore has not reached its first frame by then. */
 const FIRST_FRAME_WAIT_MS = 2_000;
+/** The longest a first boot's MSAL waits for MQTT's first connection (its first poll is seconds away anyway). */
+const MQTT_FIRST_WAIT_MS = 1_000;
 
 export interface AgentDeps {
   config: Config;
@@ -64,7 +66,13 @@ export class Agent {
       this.log.info({ state: s.state, detail: s.detail, error: s.error, retry_at: s.retryAt && new Date(s.retryAt).toISOString() }, 'state'),
     );
     this.machine.on('event', (e) => this.log.info(e, 'event'));
-    this.auth = new Auth({ config: d.config, log: this.log, clock, signal: this.shutdown.signal, early: d.early });
+    let mqttUp: () => void = () => undefined;
+    const mqttConnected = new Promise<void>((resolve) => (mqttUp = resolve));
+    this.auth = new Auth({
+      config: d.config, log: this.log, clock, signal: this.shutdown.signal, early: d.early,
+      // A code shown before MSAL loads reaches MQTT first: both loading at once would hold the publish back by MSAL's load.
+      beforeMsal: () => (this.mqtt ? within(mqttConnected, MQTT_FIRST_WAIT_MS, clock).then(() => undefined) : Promise.resolve()),
+    });
     const signOutCron = d.config.signOutCron;
     this.scheduler = new Scheduler({
       expression: d.config.refreshCron,
@@ -94,7 +102,10 @@ export class Agent {
       this.mqtt = new MqttPublisher({
         config: d.config, machine: this.machine, operations: this.lifecycle, log: this.log, version: d.version ?? '0.0.0', clock,
         // MQTT comes up after the first frame: `kiosk-agent health` must not read the boot's "disconnected" for 30 s.
-        onConnection: () => void this.status.confirm(),
+        onConnection: (status) => {
+          if (status === 'connected') mqttUp();
+          void this.status.confirm();
+        },
       });
     const endpoint = d.config.tokenEndpoint;
     if (endpoint)

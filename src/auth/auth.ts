@@ -32,6 +32,8 @@ export interface AuthDeps {
   signal: AbortSignal;
   /** What `kiosk-agent run` began before MSAL loaded: the metadata file as read, the discovery request. */
   early?: EarlyProvider;
+  /** What a code shown before MSAL loaded waits for before MSAL loads (the agent: MQTT's first connection, bounded). */
+  beforeMsal?: () => Promise<void>;
 }
 
 /**
@@ -182,8 +184,14 @@ export class Auth {
     };
     // A first boot's code, asked for at process start: on screen now, polled by MSAL once it has loaded.
     const early = this.app === undefined ? await this.net.earlyDeviceCode() : undefined;
-    if (signal.aborted) return { kind: 'cancelled' };
-    if (early !== undefined) show(early, early.verificationUriComplete);
+    if (early !== undefined && !signal.aborted) {
+      show(early, early.verificationUriComplete);
+      await this.d.beforeMsal?.();
+    }
+    if (signal.aborted) {
+      this.net.dropEarlyCode();
+      return { kind: 'cancelled' };
+    }
     const request: DeviceCodeRequest = {
       scopes: [...this.d.config.scopes],
       extraQueryParameters: this.extraQuery(),
