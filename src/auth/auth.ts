@@ -2,17 +2,15 @@ import type { AccountInfo, AuthenticationResult, DeviceCodeRequest, PublicClient
 import type { Clock } from '../clock.js';
 import type { AuthConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import { scrub } from '../log.js';
 import { messageOf } from '../errors.js';
 import type { Account, Claims, ProviderFault } from '../state.js';
 import { CacheStore } from './cache-store.js';
-import { createCachePlugin } from './cache-plugin.js';
 import { removeSavedCache } from './memory-cache.js';
 import { EXPIRED, IdTokenInvalid, NOT_YET_VALID } from './id-token.js';
 import { metadataPath } from './early-provider.js';
 import type { EarlyProvider } from './early-provider.js';
 import { MetadataStore } from './metadata-store.js';
-import { loadMsal } from './msal.js';
+import { newApplication } from './msal.js';
 import { ProviderNetworkClient } from './network-client.js';
 import { classify, fault, KEYS_UNREACHABLE } from './provider-errors.js';
 import type { Outcome } from './provider-errors.js';
@@ -73,26 +71,7 @@ export class Auth {
   }
 
   private application(): Promise<PublicClientApplication> {
-    return (this.appLoading ??= loadMsal().then(({ LogLevel, PublicClientApplication }) => {
-      const { config } = this.d;
-      // A child of the agent's logger, not of auth's: one `module` key per line.
-      const msalLog = this.d.log.child({ module: 'msal' });
-      return (this.app = new PublicClientApplication({
-        auth: { clientId: config.clientId, authority: config.authority, knownAuthorities: [...config.knownAuthorities] },
-        // KIOSK_REMEMBER=false: no plugin, so MSAL's cache stays in its memory (memory-cache.ts).
-        cache: config.remember ? { cachePlugin: createCachePlugin(this.cache) } : {},
-        system: {
-          networkClient: this.net,
-          loggerOptions: {
-            piiLoggingEnabled: false,
-            logLevel: msalLog.isLevelEnabled('debug') ? LogLevel.Verbose : LogLevel.Warning,
-            loggerCallback: (_level, message, containsPii) => {
-              if (!containsPii) msalLog.debug(scrub(message));
-            },
-          },
-        },
-      }));
-    }));
+    return (this.appLoading ??= newApplication({ config: this.d.config, log: this.d.log, cache: this.cache, net: this.net }).then((app) => (this.app = app)));
   }
 
   async start(): Promise<void> {
