@@ -24,6 +24,31 @@ const lazyJsonwebtoken = {
 };
 
 /**
+ * MQTT.js builds its table of transports on its first connect, requiring the WebSocket one (the `ws`
+ * package) and, with TCP and TLS, SOCKS proxy support (`socks`, `ip-address`): ~15 ms between the code on
+ * screen and the code on MQTT, for transports a kiosk on mqtt:// never uses. Each is answered by a module
+ * that evaluates the real one on its first call.
+ */
+const MQTT_CONNECT = /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/;
+const lazyMqttTransports = {
+  name: 'lazy-mqtt-transports',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(ws|socks)$/ }, (a) =>
+      a.namespace === 'file' && MQTT_CONNECT.test(a.resolveDir) ? { path: `${a.resolveDir}/${a.path.slice(2)}.js`, namespace: 'lazy-mqtt' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-mqtt' }, (a) => {
+      const real = JSON.stringify(a.path);
+      const names = a.path.endsWith('ws.js') ? ['streamBuilder', 'browserStreamBuilder'] : ['default'];
+      return {
+        contents: `exports.__esModule = true;\n${names.map((n) => `exports.${n} = (...args) => require(${real}).${n}(...args);`).join('\n')}`,
+        resolveDir: process.cwd(),
+        loader: 'js',
+      };
+    });
+  },
+};
+
+/**
  * Node's builtins are loaded with `require`, not `import`: on Node 22, `import 'node:http'` evaluates every
  * export of the module to build its namespace, including the lazy `WebSocket` (all of undici), ~20 ms of
  * every boot; `require` reads only what the code uses.
@@ -51,6 +76,6 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   // CommonJS packages in an ESM bundle call `require` for Node's builtins.
   banner: { js: "import{createRequire}from'node:module';const require=createRequire(import.meta.url);" },
-  plugins: [lazyJsonwebtoken, builtinsByRequire],
+  plugins: [lazyJsonwebtoken, lazyMqttTransports, builtinsByRequire],
 });
 await build({ ...common, entryPoints: ['src/idp/main.ts'], packages: 'external', outfile: 'dist/idp/main.js' });
