@@ -153,13 +153,8 @@ export class Auth {
       const page = signInPage(this.d.config.verificationUri, this.d.config.authority, { uri: r.verificationUri, complete });
       if (this.pageLogged !== page.verificationUri) this.log.info({ page: page.verificationUri, reason: page.reason }, 'sign-in page chosen');
       this.pageLogged = page.verificationUri;
-      onCode({
-        userCode: r.userCode,
-        verificationUri: page.verificationUri,
-        verificationUriComplete: page.verificationUriComplete,
-        expiresAt: this.d.clock.now() + r.expiresIn * 1000,
-        message: r.message ?? '',
-      });
+      const { verificationUri, verificationUriComplete } = page;
+      onCode({ userCode: r.userCode, verificationUri, verificationUriComplete, expiresAt: this.d.clock.now() + r.expiresIn * 1000, message: r.message ?? '' });
     };
     // A first boot's code, asked for at process start: on screen now, polled by MSAL once it has loaded.
     const early = this.app === undefined ? await this.net.earlyDeviceCode() : undefined;
