@@ -117,6 +117,7 @@ export class Agent {
         log: this.log,
         now: () => clock.now(),
         limits: d.tokenEndpointLimits,
+        onStatus: () => void this.status.confirm(),
       });
     this.status = new StatusFile({
       stateDir: d.config.stateDir, machine: this.machine, clock, log: this.log, mqttStatus: () => this.mqtt?.mqttStatus() ?? 'disabled',

@@ -41,6 +41,8 @@ export interface HealthDeps {
 export class StatusFile {
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  /** Until `start`, a change outside the machine waits for the first write, which records it. */
+  private started = false;
   private writing = Promise.resolve();
   private readonly path: string;
   /** errno code of the failing writes, so a full or read-only disk is logged once, not on every state. */
@@ -51,6 +53,7 @@ export class StatusFile {
   }
 
   async start(): Promise<void> {
+    this.started = true;
     await mkdir(this.d.stateDir, { recursive: true, mode: 0o700 }).catch(() => undefined);
     this.d.machine.on('state', () => void this.write());
     this.beat();
@@ -63,9 +66,9 @@ export class StatusFile {
     await this.write();
   }
 
-  /** Records what changed outside the machine (MQTT came up or went down) now, not at the next heartbeat. */
+  /** Records what changed outside the machine (MQTT up or down, the token endpoint failing or listening) now, not at the next heartbeat. */
   async confirm(): Promise<void> {
-    if (!this.stopped) await this.write();
+    if (this.started && !this.stopped) await this.write();
   }
 
   /** The heartbeat on the agent's clock: a confirmation every HEARTBEAT_MS while the event loop runs. */

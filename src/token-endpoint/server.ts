@@ -42,6 +42,8 @@ export interface TokenEndpointDeps extends Omit<ServiceDeps, 'scopes' | 'clientI
   readonly log: Logger;
   readonly now?: () => number;
   readonly limits?: Partial<EndpointLimits>;
+  /** Told when `status()` changes (failed to start, or listening): the status file records it. */
+  readonly onStatus?: () => void;
 }
 
 const HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', Pragma: 'no-cache', 'X-Content-Type-Options': 'nosniff' };
@@ -109,6 +111,7 @@ export class TokenEndpoint {
       this.ctx = { hostAllowed: hostRule(host, bound), secret: this.secret, resources: new Set(this.d.config.tokenEndpoint.resources), secretFile: file };
       this.current = { state: 'listening', address: address(host, bound) };
       this.backoff.reset();
+      this.d.onStatus?.();
       this.log.info({ url: `http://${address(host, bound)}/msi/token`, port: bound, secret_file: file, resources: this.d.config.tokenEndpoint.resources }, 'token endpoint for kiosk apps listening');
       if (!isLoopback(host))
         this.log.warn({ host }, 'the token endpoint listens beyond loopback: whatever reaches this address and knows the header secret gets tokens; prefer 127.0.0.1 (KIOSK_TOKEN_LISTEN)');
@@ -116,6 +119,7 @@ export class TokenEndpoint {
       const code = errnoCode(e);
       const delay = this.backoff.next();
       this.current = { state: 'failed', address: address(host, port), error: code };
+      this.d.onStatus?.();
       this.log.error({ code, err: messageOf(e), address: this.current.address, file: IDENTITY_HEADER_FILE, retry_in_ms: delay }, 'token endpoint cannot start; retrying');
       if (!this.stopped) {
         this.retry = setTimeout(() => void this.attempt(), delay);
