@@ -37,13 +37,16 @@ export interface SpawnOptions {
   dir?: string;
   /** A command that runs node, e.g. `['nsenter', '--mount=/proc/PID/ns/mnt', '--']` (it must exec, so the pid stays the agent's). */
   wrap?: string[];
+  /** Run the shipped bundle (`dist/main.js`, from `npm run build`) instead of the sources. */
+  bundle?: boolean;
 }
 
-/** Starts the real agent (`src/main.ts` under tsx) with the given settings; logs are read back from stderr. */
+/** Starts the real agent (`src/main.ts` under tsx, or the bundle) with the given settings; logs are read back from stderr. */
 export async function spawnAgent(o: SpawnOptions): Promise<AgentProcess> {
   const dir = o.dir ?? (await mkdtemp(join(tmpdir(), 'kiosk-agent-')));
   const [command, ...prefix] = [...(o.wrap ?? []), process.execPath];
-  const child = spawn(command!, [...prefix, '--import', 'tsx', join(ROOT, 'src/main.ts'), ...(o.args ?? [])], {
+  const entry = o.bundle ? [join(ROOT, 'dist/main.js')] : ['--import', 'tsx', join(ROOT, 'src/main.ts')];
+  const child = spawn(command!, [...prefix, ...entry, ...(o.args ?? [])], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',

@@ -21,6 +21,8 @@ export interface BrokerOptions {
   tls?: { ca: string; cert: string; key: string; requireCertificate?: boolean };
   /** Credentials of the broker's own observer (`waitFor`, `last`) when anonymous clients are refused. */
   observer?: { username: string; password: string };
+  /** A WebSocket listener next to the plain one (`wsUrl`). */
+  websockets?: boolean;
 }
 
 export interface Message {
@@ -81,6 +83,8 @@ export interface Broker {
   readonly url: string;
   readonly tlsPort?: number;
   readonly tlsUrl?: string;
+  /** ws:// of the WebSocket listener, when asked for. */
+  readonly wsUrl?: string;
   readonly dir: string;
   /** Its log so far (for failure messages). */
   output(): string;
@@ -134,6 +138,7 @@ export async function startBroker(o: BrokerOptions = {}): Promise<Broker> {
   const dir = await mkdtemp(join(tmpdir(), 'kiosk-broker-'));
   const port = await freePort();
   const tlsPort = o.tls ? await freePort() : undefined;
+  const wsPort = o.websockets ? await freePort() : undefined;
   const conf = [
     `listener ${port} 127.0.0.1`,
     `allow_anonymous ${o.users ? 'false' : 'true'}`,
@@ -159,6 +164,7 @@ export async function startBroker(o: BrokerOptions = {}): Promise<Broker> {
     conf.push(`listener ${tlsPort} 127.0.0.1`, `cafile ${o.tls.ca}`, `certfile ${o.tls.cert}`, `keyfile ${o.tls.key}`);
     conf.push(`require_certificate ${o.tls.requireCertificate ? 'true' : 'false'}`);
   }
+  if (wsPort) conf.push(`listener ${wsPort} 127.0.0.1`, 'protocol websockets');
   const confPath = join(dir, 'mosquitto.conf');
   await writeFile(confPath, `${conf.join('\n')}\n`);
 
@@ -172,7 +178,7 @@ export async function startBroker(o: BrokerOptions = {}): Promise<Broker> {
   const launch = async (): Promise<void> => {
     child = spawn(MOSQUITTO, ['-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.on('data', (b: Buffer) => (log += b.toString()));
-    await Promise.all([accepting(port, 5_000), tlsPort ? accepting(tlsPort, 5_000) : undefined]);
+    await Promise.all([port, tlsPort, wsPort].map((p) => p && accepting(p, 5_000)));
   };
   const halt = async (signal: NodeJS.Signals): Promise<void> => {
     const c = child;
@@ -189,6 +195,7 @@ export async function startBroker(o: BrokerOptions = {}): Promise<Broker> {
     url,
     tlsPort,
     tlsUrl: tlsPort ? `mqtts://127.0.0.1:${tlsPort}` : undefined,
+    wsUrl: wsPort ? `ws://127.0.0.1:${wsPort}` : undefined,
     dir,
     output: () => log,
     async observe({ filter = '#', options = {} } = {}) {

@@ -5,7 +5,7 @@ import type { TestContext } from 'node:test';
 import { spawnAgent, removeDir } from './agent.js';
 import type { AgentProcess } from './agent.js';
 import { startBroker } from './broker.js';
-import type { Broker, Observer } from './broker.js';
+import type { Broker, BrokerOptions, Observer } from './broker.js';
 import { startTestIdp } from './idp.js';
 import type { TestIdp } from './idp.js';
 import { eventually } from './wait.js';
@@ -35,6 +35,11 @@ export interface KioskOptions {
   before?: (idp: TestIdp) => Promise<unknown>;
   /** A command prefix the agent runs under, every boot (e.g. `privateHosts` for names the test resolves). */
   wrap?: (idp: TestIdp) => Promise<string[]>;
+  /** Every boot runs the shipped bundle (`dist/main.js`). */
+  bundle?: boolean;
+  broker?: BrokerOptions;
+  /** The broker URL the agent is given, when not its plain mqtt:// one. */
+  mqttUrl?: (broker: Broker) => string;
 }
 
 /** The settings that point an agent at a test provider (trusting its CA) and broker. */
@@ -54,18 +59,18 @@ export function kioskEnv(idp: TestIdp, mqttUrl: string): Record<string, string> 
  */
 export async function startKiosk(t: TestContext, o: KioskOptions = {}): Promise<Kiosk> {
   const idp = await startTestIdp({ deviceCodeInterval: 1, ...o.idp });
-  const broker = await startBroker();
+  const broker = await startBroker(o.broker);
   const mqtt = await broker.observe();
   await o.before?.(idp);
   const agents: AgentProcess[] = [];
   const env = (extra: Record<string, string> = {}): Record<string, string> => ({
-    ...kioskEnv(idp, broker.url),
+    ...kioskEnv(idp, o.mqttUrl?.(broker) ?? broker.url),
     ...(o.authority ? { KIOSK_AUTHORITY: o.authority(idp) } : {}),
     ...o.env,
     ...extra,
   });
   const wrap = await o.wrap?.(idp);
-  const first = await spawnAgent({ env: env(), wrap });
+  const first = await spawnAgent({ env: env(), wrap, bundle: o.bundle });
   agents.push(first);
   t.after(async () => {
     for (const a of agents) await a.stop('SIGKILL');
@@ -85,7 +90,7 @@ export async function startKiosk(t: TestContext, o: KioskOptions = {}): Promise<
     agents,
     scanLeaks: (extra) => scanForLeaks(agents, idp, mqtt, extra),
     async reboot(extra) {
-      const next = await spawnAgent({ env: env(extra), dir: first.dir, wrap });
+      const next = await spawnAgent({ env: env(extra), dir: first.dir, wrap, bundle: o.bundle });
       agents.push(next);
       return next;
     },
