@@ -56,6 +56,7 @@ export class Agent {
   /** Absent unless KIOSK_METRICS=true. */
   private readonly metrics?: Metrics;
   private readonly log: Logger;
+  private readonly mqttConnected: Promise<void>;
 
   constructor(private readonly d: AgentDeps) {
     const clock = d.clock ?? systemClock;
@@ -67,11 +68,11 @@ export class Agent {
     );
     this.machine.on('event', (e) => this.log.info(e, 'event'));
     let mqttUp: () => void = () => undefined;
-    const mqttConnected = new Promise<void>((resolve) => (mqttUp = resolve));
+    this.mqttConnected = new Promise<void>((resolve) => (mqttUp = resolve));
     this.auth = new Auth({
       config: d.config, log: this.log, clock, signal: this.shutdown.signal, early: d.early,
       // A code shown before MSAL loads reaches MQTT first: both loading at once would hold the publish back by MSAL's load.
-      beforeMsal: () => (this.mqtt ? within(mqttConnected, MQTT_FIRST_WAIT_MS, clock).then(() => undefined) : Promise.resolve()),
+      beforeMsal: () => this.mqttFirstConnection(),
     });
     const signOutCron = d.config.signOutCron;
     this.scheduler = new Scheduler({
@@ -137,13 +138,39 @@ export class Agent {
     });
     // MQTT.js is a third of the code a boot would load: it loads once the first frame is drawn, never
     // before it (the publisher still sends the boot's `starting` first when the broker answers).
-    const mqtt = this.mqtt && this.afterFirstFrame(() => this.mqtt!.start());
+    const later = this.afterFirstFrame(() => this.afterFirstFrameStarts());
     const tokenEndpoint = this.tokenEndpoint?.start();
     const status = this.status.start();
     await this.auth.start();
     this.scheduler.start();
     this.lifecycle.start();
-    await Promise.all([status, tokenEndpoint, mqtt]);
+    await Promise.all([status, tokenEndpoint, later]);
+  }
+
+  /**
+   * MQTT, and the refresh cron, whose first next run costs Intl's first formatter. A code on screen goes
+   * to MQTT first; the cron is ready long before anyone signs in. A sign-in restored before the first
+   * frame was shown with its ahead-of-expiry refresh time alone: the cron's, when earlier, amends it
+   * before MQTT publishes it.
+   */
+  private async afterFirstFrameStarts(): Promise<void> {
+    const restored = this.machine.snapshot.state === 'signed_in';
+    if (restored) this.startRefreshCron();
+    await this.mqtt?.start();
+    if (restored) return;
+    await this.mqttFirstConnection();
+    this.startRefreshCron();
+  }
+
+  private startRefreshCron(): void {
+    const next = this.scheduler.startRefreshCron();
+    const shown = this.machine.snapshot;
+    if (shown.state === 'signed_in' && next < (shown.nextRefreshAt ?? Infinity)) this.machine.amend({ nextRefreshAt: next });
+  }
+
+  /** MQTT's first connection, or MQTT_FIRST_WAIT_MS, whichever comes first; at once without MQTT. */
+  private async mqttFirstConnection(): Promise<void> {
+    if (this.mqtt) await within(this.mqttConnected, MQTT_FIRST_WAIT_MS, this.d.clock ?? systemClock);
   }
 
   /**

@@ -100,19 +100,27 @@ export class Scheduler implements RefreshPlan {
   }
 
   /**
-   * The refresh cron is started by the first `plan()`: its schedule only matters once signed in, and
-   * its first next-run computation loads time-zone data (tens of ms) that the first code need not wait
-   * for. The sign-out cron must also end a sign-in restored offline, so it starts now, after the
-   * current turn of the event loop (the agent's boot goes first).
+   * The sign-out cron must also end a sign-in restored offline, so it starts now, after the current
+   * turn of the event loop (the agent's boot goes first). The refresh cron waits for `startRefreshCron`.
    */
   start(): void {
     this.started = true;
     if (this.signOutCron !== undefined) this.signOutStart = this.d.clock.setTimeout(() => this.signOutCron?.start(), 0);
   }
 
+  /**
+   * Starts the refresh cron and returns the next refresh time. The agent calls it once its first frame
+   * is drawn: the cron's first next-run computation is Intl's first formatter, which loads time-zone
+   * data (15 to 25 ms) that neither a first code nor a restored "Signed in" need wait for. Until then
+   * `plan` counts the ahead-of-expiry time alone.
+   */
+  startRefreshCron(): number {
+    if (this.started) this.refreshCron.start();
+    return this.nextRefreshAt();
+  }
+
   plan(expiresAt: number): number {
     this.clear();
-    if (this.started) this.refreshCron.start();
     const now = this.d.clock.now();
     const lead = Math.min(LEAD_MAX_MS, Math.max(0, expiresAt - now) / 5);
     this.expiryAt = Math.max(now, expiresAt - lead);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { approveNext, command, signedInKiosk, startKiosk } from './helpers/kiosk.js';
 import type { TestIdp } from './helpers/idp.js';
+import { eventually } from './helpers/wait.js';
 
 const refreshes = async (idp: TestIdp, since = 0) =>
   (await idp.requests()).filter((r) => r.endpoint === 'token' && r.grant_type === 'refresh_token' && r.at >= since);
@@ -88,4 +89,24 @@ test('an operator refresh during a refresh backoff tries again at once and answe
   assert.equal(grants.filter((g) => g.status === 200).length, 1, 'one successful refresh');
   assert.ok(grants.at(-1)!.at < retryAt, 'it ran before the backoff would have let it');
   assert.equal(grants.length, 5, 'four failures and the one asked for: nothing doubled');
+});
+
+test('a kiosk restored signed in shows and publishes the cron\'s next refresh, which comes before the ahead-of-expiry one', async (t) => {
+  // The refresh cron starts after the first frame; a sign-in restored before it is amended, before MQTT publishes.
+  const k = await signedInKiosk(t, { env: { KIOSK_REFRESH_CRON: '*/15 * * * *' } });
+  await k.agent.stop('SIGTERM');
+  const from = k.mqtt.messages.length;
+  const rebooted = await k.reboot();
+  await rebooted.waitForState('signed_in');
+  const published = await k.mqtt.waitFor('kiosk/test-kiosk/state', (m) => m.text.includes('"signed_in"'), 10_000, from);
+  const state = JSON.parse(published.text) as { since: string; next_refresh_at: string; token_expires_at: string };
+  const next = Date.parse(state.next_refresh_at);
+  const quarter = 15 * 60_000;
+  assert.equal(next % quarter, 0, `${state.next_refresh_at} is a quarter hour`);
+  assert.ok(next > Date.parse(state.since) && next <= Date.parse(state.since) + quarter, `${state.next_refresh_at} is the next quarter hour after ${state.since}`);
+  assert.ok(next < Date.parse(state.token_expires_at) - 5 * 60_000, 'the cron comes before the ahead-of-expiry refresh');
+  const times = k.mqtt.messages.slice(from).filter((m) => m.topic === 'kiosk/test-kiosk/state' && m.text.includes('"signed_in"'));
+  assert.deepEqual([...new Set(times.map((m) => (JSON.parse(m.text) as { next_refresh_at: string }).next_refresh_at))], [state.next_refresh_at], 'MQTT never saw another next refresh');
+  const clock = new Date(next).toISOString().slice(11, 16);
+  await eventually(() => rebooted.stdout().includes(`Next refresh ${clock}`), 5_000, `"Next refresh ${clock}" on screen`);
 });
