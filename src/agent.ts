@@ -157,9 +157,10 @@ export class Agent {
     const restored = this.machine.snapshot.state === 'signed_in';
     if (restored) this.startRefreshCron();
     await this.mqtt?.start();
-    if (restored) return;
     await this.mqttFirstConnection();
-    this.startRefreshCron();
+    // A restored sign-in may be on screen before MSAL loaded (auth.ts): it loads now, ahead of a kiosk app's first token.
+    if (restored) this.auth.prepare();
+    else this.startRefreshCron();
   }
 
   private startRefreshCron(): void {

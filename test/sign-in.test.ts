@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { approveNext, assertNoLeaks, signedInKiosk, startKiosk } from './helpers/kiosk.js';
@@ -33,6 +33,34 @@ test('a reboot signs in silently from the cache, without a device-code request',
   const after = (await kiosk.idp.requests()).filter((r) => r.at >= rebootedAt);
   assert.equal(after.filter((r) => r.endpoint === 'devicecode').length, 0, 'no device code was requested');
   assert.ok(!again.states().includes('awaiting_sign_in'));
+});
+
+test('a reboot with a good cached access token is signed in from its cache before MSAL loads, without waiting for the provider', async (t) => {
+  const kiosk = await signedInKiosk(t);
+  const first = JSON.parse((await kiosk.mqtt.waitFor('kiosk/test-kiosk/state', (m) => m.text.includes('"signed_in"'))).text) as Record<string, unknown>;
+  assert.equal(await kiosk.agent.stop('SIGTERM'), 0);
+  // A stale saved discovery document, and a provider that answers 3 s late: MSAL would wait for the
+  // document before answering from its cache.
+  const metadataPath = join(kiosk.agent.dir, 'provider-metadata.json');
+  const saved = JSON.parse(await readFile(metadataPath, 'utf8')) as { documents: Record<string, { fetched_at: number }> };
+  for (const entry of Object.values(saved.documents)) entry.fetched_at = 0;
+  await writeFile(metadataPath, JSON.stringify(saved));
+  const DELAY_MS = 3_000;
+  await kiosk.idp.faults({ delay_ms: DELAY_MS });
+
+  const rebootedAt = Date.now();
+  const from = kiosk.mqtt.messages.length;
+  const again = await kiosk.reboot({ KIOSK_HTTP_TIMEOUT: '10' });
+  const signedIn = await again.waitForState('signed_in');
+  const asked = (await kiosk.idp.requests()).filter((r) => r.at >= rebootedAt);
+  assert.ok(asked.length > 0, 'the stale document was asked for again');
+  const firstAnswer = Math.min(...asked.map((r) => r.at)) + DELAY_MS;
+  assert.ok(Date.parse(String(signedIn.time)) < firstAnswer, 'signed in before the provider answered anything');
+  await kiosk.idp.faults({ delay_ms: 0 });
+  const state = JSON.parse((await kiosk.mqtt.waitFor('kiosk/test-kiosk/state', (m) => m.text.includes('"signed_in"'), 10_000, from)).text) as Record<string, unknown>;
+  assert.deepEqual([state.account, state.token_expires_at], [first.account, first.token_expires_at], 'the account and token MSAL signed in with');
+  await eventually(() => again.stdout().includes('Signed in as Alice Example'), 5_000, 'the verified name on screen');
+  assert.equal(JSON.parse((await kiosk.mqtt.waitFor('kiosk/test-kiosk/claims', (m) => m.text !== '', 5_000, from)).text).name, 'Alice Example');
 });
 
 test('an expired code is replaced at once by a fresh one', async (t) => {

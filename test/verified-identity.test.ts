@@ -33,10 +33,15 @@ test('a forged ID token while the keys are unreachable: "verifying", never signe
 
 /**
  * MQTT starts once the boot's first frame past `restoring` is drawn, or 2 s after start: a restore held
- * for 3 s (the saved discovery document made stale, every provider answer delayed) is published as it is.
- * Returns the reboot's settings; the delay ends with the restore's first answer.
+ * for 3 s is published as it is. The cached access token is made due for renewal (a reboot with a good
+ * one is signed in from the cache at once), the saved discovery document stale, every provider answer
+ * delayed. Returns the reboot's settings; the delay ends with the restore's first answer.
  */
 async function slowRestore(k: Kiosk): Promise<Record<string, string>> {
+  const cachePath = join(k.agent.dir, 'token-cache.json');
+  const cache = JSON.parse(await readFile(cachePath, 'utf8')) as { AccessToken: Record<string, { expires_on: string }> };
+  for (const token of Object.values(cache.AccessToken)) token.expires_on = String(Math.round(Date.now() / 1000) + 60);
+  await writeFile(cachePath, JSON.stringify(cache));
   const path = join(k.agent.dir, 'provider-metadata.json');
   const saved = JSON.parse(await readFile(path, 'utf8')) as { documents: Record<string, { fetched_at: number }> };
   for (const entry of Object.values(saved.documents)) entry.fetched_at = 0;

@@ -2,22 +2,21 @@ import type { AccountInfo, AuthenticationResult, DeviceCodeRequest, PublicClient
 import type { Clock } from '../clock.js';
 import type { AuthConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import { messageOf } from '../errors.js';
-import type { Account, Claims, ProviderFault } from '../state.js';
+import type { Account, ProviderFault } from '../state.js';
 import { CacheStore } from './cache-store.js';
 import { removeSavedCache } from './memory-cache.js';
-import { EXPIRED, IdTokenInvalid, NOT_YET_VALID } from './id-token.js';
+import { EXPIRED, NOT_YET_VALID } from './id-token.js';
 import { metadataPath } from './early-provider.js';
 import type { EarlyProvider } from './early-provider.js';
 import { MetadataStore } from './metadata-store.js';
 import { newApplication } from './msal.js';
 import { ProviderNetworkClient } from './network-client.js';
-import { classify, fault, KEYS_UNREACHABLE } from './provider-errors.js';
-import type { Outcome } from './provider-errors.js';
+import { classify, fault } from './provider-errors.js';
+import { Verdicts } from './verdicts.js';
 import { IdentityCheck } from './identity.js';
-import type { VerifyOptions } from './identity.js';
 import { signInPage } from './sign-in-page.js';
 import { refusal } from './attempts.js';
+import { Restore, toAccount } from './restore.js';
 import type { AccessTokenAttempt, Attempt, DeviceCode } from './attempts.js';
 
 export type { AccessTokenAttempt, Attempt, DeviceCode, Tokens } from './attempts.js';
@@ -44,6 +43,8 @@ export class Auth {
   private readonly metadata: MetadataStore;
   private readonly net: ProviderNetworkClient;
   private readonly identity: IdentityCheck;
+  private readonly verdicts: Verdicts;
+  private readonly restore: Restore;
   /** MSAL's application, made on first need (`application()`): a first boot shows its code before. */
   private app?: PublicClientApplication;
   private appLoading?: Promise<PublicClientApplication>;
@@ -68,10 +69,22 @@ export class Auth {
       early: d.early,
     });
     this.identity = new IdentityCheck({ config, metadata: this.metadata, net: this.net, clock: d.clock });
+    this.verdicts = new Verdicts({ identity: this.identity, net: this.net, log: this.log });
+    this.restore = new Restore({
+      config, clock: d.clock, log: this.log, cache: this.cache, identity: this.identity,
+      msalLoading: () => this.appLoading !== undefined,
+      msalAccount: () => this.msalAccount(),
+      msalCache: () => this.app!.getTokenCache().serialize(),
+    });
   }
 
   private application(): Promise<PublicClientApplication> {
     return (this.appLoading ??= newApplication({ config: this.d.config, log: this.d.log, cache: this.cache, net: this.net }).then((app) => (this.app = app)));
+  }
+
+  /** Loads MSAL ahead of its first use (a kiosk app's first token), once a restored sign-in is on screen without it. */
+  prepare(): void {
+    this.application().catch(() => undefined);
   }
 
   async start(): Promise<void> {
@@ -79,28 +92,17 @@ export class Auth {
     await this.metadata.load(this.d.early?.metadataText);
   }
 
-  /**
-   * Whether an account is cached, and its name when its cached ID token is verified against the saved
-   * keys (no network at boot); an account that cannot be verified yet is restored without a name.
-   */
-  async cachedAccount(): Promise<{ account?: Account } | undefined> {
-    // A cache locked under another key is read again each time: its file may have been put right since.
-    if (this.cache.locked) await this.cache.load();
-    const account = await this.msalAccount();
-    if (!account) return undefined;
-    const idToken = this.cachedIdToken(account);
-    if (idToken === undefined) return {};
-    try {
-      await this.identity.verify(idToken, { ignoreTimes: true, savedKeysOnly: true });
-      return { account: toAccount(account) };
-    } catch (e) {
-      this.log.debug({ reason: e instanceof IdTokenInvalid ? e.reason : messageOf(e) }, 'cached account not verified offline; restoring it unnamed');
-      return {};
-    }
+  /** Whether an account is cached, and its verified name (restore.ts). */
+  cachedAccount(): Promise<{ account?: Account } | undefined> {
+    return this.restore.cachedAccount();
   }
 
   /** Tokens from the cache, or from the refresh token when `force` or when the access token is due. */
   async silent(force: boolean): Promise<Attempt> {
+    if (!force) {
+      const restored = await this.restore.withoutMsal();
+      if (restored !== undefined) return restored;
+    }
     const account = await this.msalAccount();
     if (!account) return { kind: 'interaction_required', code: 'no_account_found' };
     const request = { account, scopes: [...this.d.config.scopes], forceRefresh: force, extraQueryParameters: this.extraQuery() };
@@ -109,7 +111,7 @@ export class Auth {
       const result = await (await this.application()).acquireTokenSilent(request);
       return await this.accept(result, force);
     } catch (e) {
-      return this.failed(e);
+      return this.verdicts.failed(e);
     }
   }
 
@@ -133,7 +135,7 @@ export class Auth {
       }
       // The same ID token verifies the same way (its times aside): checked once, not on every request.
       if (result.idToken !== this.verifiedForApps) {
-        const checked = await this.check(result.idToken, { fresh: !result.fromCache, ignoreTimes: true });
+        const checked = await this.verdicts.check(result.idToken, { fresh: !result.fromCache, ignoreTimes: true });
         if ('outcome' in checked) return refusal(checked.outcome);
         if ('invalid' in checked) {
           this.log.warn({ reason: checked.invalid.reason }, 'ID token failed verification; no access token for the kiosk app');
@@ -184,7 +186,7 @@ export class Auth {
       if (!result) return { kind: 'fatal', fault: fault('no_result', 'the provider returned no tokens') };
       return await this.accept(result, true);
     } catch (e) {
-      return signal.aborted ? { kind: 'cancelled' } : this.failed(e);
+      return signal.aborted ? { kind: 'cancelled' } : this.verdicts.failed(e);
     } finally {
       signal.removeEventListener('abort', cancel);
       this.net.dropEarlyCode();
@@ -223,13 +225,13 @@ export class Auth {
    */
   private async accept(result: AuthenticationResult, fresh: boolean): Promise<Attempt> {
     if (!result.account) return { kind: 'fatal', fault: fault('no_account', 'the provider returned no account (no ID token or client_info)') };
-    let checked = await this.check(result.idToken, { fresh });
+    let checked = await this.verdicts.check(result.idToken, { fresh });
     // A cached ID token may simply have aged, or the kiosk's clock be off (a Pi before NTP): fetch a
     // fresh one; without network, the cached one still proves who it names (its times aside).
     if ('invalid' in checked && !fresh && (checked.invalid.reason === EXPIRED || checked.invalid.reason === NOT_YET_VALID)) {
       const refreshed = await this.silent(true);
       if (refreshed.kind !== 'network') return refreshed;
-      checked = await this.check(result.idToken, { ignoreTimes: true });
+      checked = await this.verdicts.check(result.idToken, { ignoreTimes: true });
     }
     if ('outcome' in checked) return checked.outcome;
     if ('invalid' in checked) {
@@ -239,29 +241,6 @@ export class Auth {
     }
     const expiresAt = result.expiresOn?.getTime() ?? this.d.clock.now();
     return { kind: 'ok', tokens: { account: toAccount(result.account), claims: checked.claims, expiresAt } };
-  }
-
-  /** The verified claims, why the token is not valid, or what kept it from being checked. */
-  private async check(idToken: string, o: VerifyOptions): Promise<{ claims: Claims } | { invalid: IdTokenInvalid } | { outcome: Outcome }> {
-    try {
-      return { claims: await this.identity.verify(idToken, o) };
-    } catch (e) {
-      return e instanceof IdTokenInvalid ? { invalid: e } : { outcome: this.unverified(e) };
-    }
-  }
-
-  /** The ID token could not be checked (its keys unreachable): the tokens stay cached, nothing is shown. */
-  private unverified(e: unknown): Outcome {
-    const outcome = this.failed(e);
-    if (outcome.kind !== 'network') return outcome;
-    this.log.info({ cause: outcome.code }, "the provider's signing keys cannot be fetched; the sign-in waits to be verified");
-    return { kind: 'network', code: KEYS_UNREACHABLE, retryAfterMs: outcome.retryAfterMs };
-  }
-
-  private failed(e: unknown): Outcome {
-    const outcome = classify(e, this.net.lastFailure);
-    if (outcome.kind === 'fatal') this.log.warn({ code: outcome.fault.code }, 'sign-in fault');
-    return outcome;
   }
 
   private async msalAccount(): Promise<AccountInfo | undefined> {
@@ -280,17 +259,8 @@ export class Auth {
     }
   }
 
-  /** The account's ID token from MSAL's serialized cache (its `AccountInfo` from the cache carries none). */
-  private cachedIdToken(account: AccountInfo): string | undefined {
-    const cache = JSON.parse(this.app!.getTokenCache().serialize()) as { IdToken?: Record<string, { home_account_id?: string; client_id?: string; secret?: string }> };
-    const entry = Object.values(cache.IdToken ?? {}).find((t) => t.home_account_id === account.homeAccountId && t.client_id === this.d.config.clientId);
-    return typeof entry?.secret === 'string' ? entry.secret : undefined;
-  }
-
   private extraQuery(): Record<string, string> | undefined {
     const q = this.d.config.extraQueryParameters;
     return Object.keys(q).length > 0 ? { ...q } : undefined;
   }
 }
-
-const toAccount = (a: AccountInfo): Account => (a.name ? { username: a.username, name: a.name } : { username: a.username });
