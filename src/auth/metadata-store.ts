@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { writeAtomic } from '../atomic-file.js';
 import type { Logger } from '../log.js';
 import { errnoCode, isENOENT } from '../errors.js';
-import { isObject } from '../json.js';
+import { isObject, jsonObject } from '../json.js';
 
 /**
  * A saved discovery document is served at boot without asking for this long after it was fetched (the
@@ -81,13 +81,8 @@ export class MetadataStore {
  * URL to document) reads with no fetch times: served when the provider is unreachable, fetched again at boot.
  */
 export function parseMetadata(text: string): Saved['documents'] | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(parsed)) return undefined;
+  const parsed = jsonObject(text);
+  if (parsed === undefined) return undefined;
   if (parsed.version === undefined) return Object.fromEntries(Object.entries(parsed).map(([url, body]) => [url, { fetched_at: 0, body }]));
   if (parsed.version !== 2 || !isObject(parsed.documents)) return undefined;
   const docs: Record<string, { fetched_at: number; body: unknown }> = {};

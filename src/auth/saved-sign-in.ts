@@ -1,4 +1,4 @@
-import { isObject } from '../json.js';
+import { isObject, jsonObject } from '../json.js';
 import type { Account } from '../state.js';
 
 /**
@@ -28,13 +28,8 @@ const ACCESS_TOKEN_FIELDS = new Set([
 type Entry = Record<string, unknown>;
 
 export function readSavedSignIn(plaintext: string, o: { clientId: string; scopes: readonly string[]; now: number }): SavedSignIn | undefined {
-  let cache: unknown;
-  try {
-    cache = JSON.parse(plaintext);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(cache)) return undefined;
+  const cache = jsonObject(plaintext);
+  if (cache === undefined) return undefined;
   const accounts = entries(cache.Account);
   const account = accounts.length === 1 ? accounts[0] : undefined;
   if (account === undefined || typeof account.home_account_id !== 'string' || typeof account.realm !== 'string') return undefined;

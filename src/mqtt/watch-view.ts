@@ -1,4 +1,4 @@
-import { isObject } from '../json.js';
+import { jsonObject } from '../json.js';
 
 /**
  * The fleet as `kiosk-agent watch` sees it: rows built from retained `state` and `availability`
@@ -30,12 +30,7 @@ export function applyMessage(fleet: Fleet, device: string, kind: 'state' | 'avai
 
 function parseState(payload: string): Record<string, unknown> | null {
   if (payload === '') return null;
-  try {
-    const data: unknown = JSON.parse(payload);
-    return isObject(data) ? data : { state: '(invalid)' };
-  } catch {
-    return { state: '(invalid)' };
-  }
+  return jsonObject(payload) ?? { state: '(invalid)' };
 }
 
 /** One JSON line for scripts. */
