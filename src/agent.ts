@@ -4,6 +4,7 @@ import { systemClock, within } from './clock.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { startDisplays } from './displays/index.js';
+import { warmQrEncoder } from './displays/qr.js';
 import { StatusFile } from './health.js';
 import { kioskActions } from './kiosk-actions.js';
 import { DEFAULT_TIMINGS, Lifecycle } from './lifecycle.js';
@@ -136,6 +137,9 @@ export class Agent {
       config: this.d.config, log: this.log, clock: this.d.clock ?? systemClock, stdout: this.d.stdout, actions: kioskActions(this.machine, this.lifecycle),
       metrics: this.metrics && (() => this.metrics!.text()),
     });
+    // A first boot's code is on its way from the provider: the QR encoder's first, cold run happens
+    // while the agent waits for it, unless the code came first.
+    if (this.d.early?.deviceCode) setImmediate(() => this.machine.snapshot.state === 'starting' && warmQrEncoder());
     // MQTT.js is a third of the code a boot would load: it loads once the first frame is drawn, never
     // before it (the publisher still sends the boot's `starting` first when the broker answers).
     const later = this.afterFirstFrame(() => this.afterFirstFrameStarts());
