@@ -1,5 +1,5 @@
-import type * as JoseModule from 'jose';
 import type { JSONWebKeySet, JWTPayload } from 'jose';
+import type * as JoseVerify from './jose-verify.js';
 import type { Claims } from '../state.js';
 
 export interface IdTokenDeps {
@@ -44,7 +44,7 @@ const CLOCK_TOLERANCE_S = 120;
  */
 export async function verifyIdToken(token: string, d: IdTokenDeps): Promise<Claims> {
   // Loaded on first use, not at boot: the first code on screen does not wait for it.
-  const jose = await import('jose');
+  const jose = await import('./jose-verify.js');
   const issuer = await d.issuer();
   const now = d.ignoreTimes ? timeWithin(jose, token) : d.now();
   // Keys that cannot be fetched (no network) say nothing about the token: that error is not an IdTokenInvalid.
@@ -64,7 +64,7 @@ export async function verifyIdToken(token: string, d: IdTokenDeps): Promise<Clai
   return Object.fromEntries(d.allowed.filter((k) => payload[k] !== undefined).map((k) => [k, payload[k]]));
 }
 
-type Jose = typeof JoseModule;
+type Jose = typeof JoseVerify;
 
 async function verifyWith(jose: Jose, token: string, issuer: string, d: IdTokenDeps, jwks: JSONWebKeySet, now: number): Promise<JWTPayload> {
   const { payload } = await jose.jwtVerify(token, jose.createLocalJWKSet(jwks), {
