@@ -17,6 +17,8 @@ import { eventually } from './helpers/wait.js';
 
 const FLOOD = 1_000;
 const CAP = 64;
+/** A request's headers must be complete within this (README, "Kiosk page"). */
+const HEADERS_TIMEOUT_MS = 3_000;
 
 /** The agent's open sockets, from its file descriptors (listeners and MQTT included). */
 async function openSockets(pid: number): Promise<number> {
@@ -79,9 +81,12 @@ test('1,000 half-open requests: the page still answers, the open sockets stay un
     if (i % 50 === 49) peak = Math.max(peak, await openSockets(pid));
   }
   peak = Math.max(peak, await openSockets(pid));
-  t.diagnostic(`agent sockets: ${baseline} before, at most ${peak} during the flood; ${closedByAgent} of ${FLOOD} closed by the agent at once`);
+  const closedAtOnce = closedByAgent;
   assert.ok(peak <= baseline + CAP, `open sockets ${peak} stay within ${CAP} of the ${baseline} before`);
-  assert.ok(closedByAgent >= FLOOD - CAP, `the agent closed the ones beyond the cap (${closedByAgent})`);
+  // The ones beyond the cap are closed as they come, not by the 3 s header timeout: the last of those
+  // closes may still be on their way here when the flood ends.
+  await eventually(() => closedByAgent >= FLOOD - CAP, HEADERS_TIMEOUT_MS - 1_000, `the agent to close the ones beyond the cap (${closedByAgent} so far)`);
+  t.diagnostic(`agent sockets: ${baseline} before, at most ${peak} during the flood; ${closedAtOnce} of ${FLOOD} closed by the agent as the flood ended, ${closedByAgent} a moment later`);
 
   // With the flood still holding its connections, the page answers, and the stream was never cut.
   const page = await fetchPage(port);
