@@ -34,6 +34,8 @@ export interface AgentDeps {
   version?: string;
   /** The provider requests `kiosk-agent run` began before the agent's code loaded. */
   early?: EarlyProvider;
+  /** Called once the first frame is drawn and, with MQTT, MQTT has connected (or given up waiting for it). */
+  afterBoot?: () => void;
   /** The token endpoint's rate and connection limits (the benchmark lifts them). */
   tokenEndpointLimits?: Partial<EndpointLimits>;
 }
@@ -162,6 +164,7 @@ export class Agent {
     if (restored) this.startRefreshCron();
     await this.mqtt?.start();
     await this.mqttFirstConnection();
+    this.d.afterBoot?.();
     // A restored sign-in may be on screen before MSAL loaded (auth.ts): it loads now, ahead of a kiosk app's first token.
     if (restored) this.auth.prepare();
     else this.startRefreshCron();

@@ -1,7 +1,10 @@
 import pino from 'pino';
-import type { Logger, DestinationStream } from 'pino';
+import type { Bindings, DestinationStream, Logger as PinoLogger } from 'pino';
 
-export type { Logger };
+/** What the agent asks of a log: pino's levels, child loggers with bindings, and level checks. */
+export type Logger = Pick<PinoLogger, 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'isLevelEnabled'> & {
+  child(bindings: Bindings): Logger;
+};
 
 /**
  * Paths pino censors wherever they appear (one and two levels deep). Values that could carry a
@@ -14,24 +17,19 @@ const SECRET_KEYS = [
 ];
 const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 
-/** Logs are JSON lines on stderr (CONTRACT §5): stdout belongs to the terminal display. */
-export function createLogger(level: string, destination: DestinationStream = pino.destination({ fd: 2, sync: true })): Logger {
+/**
+ * Logs are JSON lines on stderr (CONTRACT §5): stdout belongs to the terminal display. `now` stamps each
+ * entry (a boot's entries held until pino loaded keep the time they were made: deferred-log.ts).
+ */
+export function createLogger(level: string, destination: DestinationStream = pino.destination({ fd: 2, sync: true }), now: () => number = Date.now): Logger {
   return pino(
     {
       level,
       base: { pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: () => `,"time":"${new Date(now()).toISOString()}"`,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
     destination,
   );
-}
-
-/** JWT-shaped runs, and `code=`/`token=` style query parameters, replaced inside free text. */
-const JWT = /eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*/g;
-const SECRET_PARAM = /\b(code|otc|device_code|user_code|refresh_token|access_token|id_token|client_info|password)=([^&\s"']+)/gi;
-
-export function scrub(text: string): string {
-  return text.replace(JWT, '[redacted]').replace(SECRET_PARAM, '$1=[redacted]');
 }

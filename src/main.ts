@@ -6,10 +6,13 @@ import { parseInvocation, USAGE, version } from './cli.js';
 import { describeConfig, loadConfig } from './config.js';
 import type { LoadedConfig } from './config.js';
 import { ConfigError, messageOf } from './errors.js';
+import { DeferredLog } from './deferred-log.js';
 import type { Logger } from './log.js';
 
 /** CONTRACT §5: a stop request ends the process within 5 s, whatever hangs. */
 const STOP_DEADLINE_MS = 4_500;
+/** The longest a crash waits for the log to write its last entries. */
+const CRASH_WRITE_MS = 1_000;
 
 function fail(message: string, code: number): never {
   process.stderr.write(`kiosk-agent: ${message}\n`);
@@ -31,16 +34,19 @@ async function run(loaded: LoadedConfig): Promise<void> {
   // needed: a fresh saved document).
   const early = (await import('./auth/early-provider.js')).startProviderEarly(loaded.config);
   // Each command loads only what it runs: `health` every 30 s in a container must stay cheap.
-  const [{ Agent }, { createLogger }] = await Promise.all([import('./agent.js'), import('./log.js')]);
-  const log = createLogger(loaded.config.logLevel);
+  const { Agent } = await import('./agent.js');
+  // pino loads once the first frame is drawn and on MQTT; what is logged before waits for it (deferred-log.ts).
+  const deferred = new DeferredLog(loaded.config.logLevel, async (now) => (await import('./log.js')).createLogger(loaded.config.logLevel, undefined, now));
+  const { log } = deferred;
+  const exit = (code: number): void => deferred.written(() => process.exit(code));
   for (const warning of loaded.warnings) log.warn(warning);
-  process.on('uncaughtException', (e) => crash(log, e));
-  process.on('unhandledRejection', (e) => crash(log, e));
+  process.on('uncaughtException', (e) => crash(log, e, exit));
+  process.on('unhandledRejection', (e) => crash(log, e, exit));
   // A closed stdout (EPIPE: the reader of a pipe went away) is the terminal display's failure, which it
   // reports and retries; it must never reach `uncaughtException`, whenever the error arrives.
   process.stdout.on('error', () => undefined);
 
-  const agent = new Agent({ config: loaded.config, log, version: version(), early });
+  const agent = new Agent({ config: loaded.config, log, version: version(), early, afterBoot: () => void deferred.load() });
   let stopping = false;
   onStopSignal((signal) => {
     if (stopping) return;
@@ -48,16 +54,16 @@ async function run(loaded: LoadedConfig): Promise<void> {
     log.info({ signal }, 'stopping');
     setTimeout(() => {
       log.error('graceful stop took too long; exiting');
-      process.exit(1);
+      exit(1);
     }, STOP_DEADLINE_MS).unref();
     agent.stop().then(
       () => {
         // After a hang-up the terminal is gone (isatty says no more), and Node 20 aborts at exit when it cannot
         // restore it (a check later Node releases dropped): close stdio devices first. The agent never changes their modes.
         if (signal === 'SIGHUP') closeStdioDevices();
-        process.exit(0);
+        exit(0);
       },
-      (e: unknown) => crash(log, e),
+      (e: unknown) => crash(log, e, exit),
     );
   });
   // A signal during start-up has stopped the agent before it started anything.
@@ -76,9 +82,11 @@ function closeStdioDevices(): void {
   }
 }
 
-function crash(log: Logger, e: unknown): never {
+/** Exits 1 once the failure is written (within CRASH_WRITE_MS if the log is still loading). */
+function crash(log: Logger, e: unknown, exit: (code: number) => void): void {
   log.fatal({ err: e }, 'unexpected failure');
-  process.exit(1);
+  setTimeout(() => process.exit(1), CRASH_WRITE_MS).unref();
+  exit(1);
 }
 
 async function main(): Promise<void> {

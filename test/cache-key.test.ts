@@ -53,7 +53,7 @@ test('a wrong KIOSK_CACHE_KEY: error naming the setting, the cache untouched; th
 
   const right = await kiosk.reboot({ KIOSK_CACHE_KEY: RIGHT });
   await right.waitForState('signed_in');
-  assert.deepEqual(right.states(), ['restoring', 'signed_in'], 'signed in from the cache');
+  assert.deepEqual(right.transitions(), ['restoring', 'signed_in'], 'signed in from the cache');
   assert.equal(await deviceCodeRequests(kiosk), codesBefore, 'without a new code');
 });
 
@@ -75,7 +75,7 @@ test('restart_sign_in with the wrong key: a fresh code, and its sign-in moves th
   const from = kiosk.mqtt.messages.length;
   const after = await kiosk.reboot({ KIOSK_CACHE_KEY: WRONG });
   await after.waitForState('signed_in');
-  assert.deepEqual(after.states(), ['restoring', 'signed_in']);
+  assert.deepEqual(after.transitions(), ['restoring', 'signed_in']);
   const state = await kiosk.mqtt.waitFor(STATE, (m) => json(m.text).state === 'signed_in', 10_000, from);
   assert.equal((json(state.text).account as { name: string }).name, 'Bob Example', 'the fresh sign-in, not the old one');
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeDir, spawnAgent } from './helpers/agent.js';
-import { approveNext, kioskEnv, signedInKiosk, startKiosk } from './helpers/kiosk.js';
+import { approveNext, command, kioskEnv, signedInKiosk, startKiosk } from './helpers/kiosk.js';
 import { startTestIdp } from './helpers/idp.js';
 
 /**
@@ -119,6 +119,8 @@ test('stdout closed (EPIPE), then SIGTERM: the display failure is logged, the st
   kiosk.agent.child.stdout?.destroy();
   await approveNext(kiosk.idp);
   await kiosk.agent.waitForState('signed_in');
+  // The "Signed in" frame met the closed pipe; a display's failure shows at its next render (display.ts).
+  assert.equal((await command(kiosk, 'refresh')).status, 'ok');
   await kiosk.agent.waitForLog((l) => l.code === 'EPIPE', 10_000, 'the terminal display failing with EPIPE');
   assert.equal(await kiosk.agent.stop('SIGTERM'), 0, kiosk.agent.stderr().slice(-500));
   assert.equal(json(kiosk.mqtt.last('kiosk/test-kiosk/state')?.text ?? '{}').state, 'stopped');

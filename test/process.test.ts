@@ -82,7 +82,7 @@ test('boot without the provider: a valid cached token signs in from the cache al
   await kiosk.idp.stop();
   const again = await kiosk.reboot();
   await again.waitForState('signed_in');
-  assert.deepEqual(again.states(), ['restoring', 'signed_in']);
+  assert.deepEqual(again.transitions(), ['restoring', 'signed_in']);
   await eventually(() => again.stdout().includes('Alice Example'), 5_000, 'verified claims from the saved keys');
 });
 

@@ -7,7 +7,7 @@ import type { PublicClientApplication } from '@azure/msal-node';
 import type * as Msal from './msal-parts.js';
 import type { AuthConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import { scrub } from '../log.js';
+import { scrub } from '../scrub.js';
 import { createCachePlugin } from './cache-plugin.js';
 import type { CacheStore } from './cache-store.js';
 import type { ProviderNetworkClient } from './network-client.js';

@@ -3,7 +3,7 @@ import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@az
 import { sleep } from '../clock.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import { scrub } from '../log.js';
+import { scrub } from '../scrub.js';
 import { MAX_ANSWER_BYTES, newProviderAgents, sameDeviceCodeRequest } from './early-provider.js';
 import type { EarlyDeviceCode, EarlyProvider } from './early-provider.js';
 import { AnswerTooLargeError, HttpTimeoutError, httpsRequest } from './https-request.js';

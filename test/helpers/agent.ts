@@ -21,7 +21,10 @@ export interface AgentProcess {
   stdout(): string;
   stderr(): string;
   logs(): LogLine[];
+  /** Every `state` log line's state, amendments of one state (a new refresh time, a retry) included. */
   states(): string[];
+  /** The states gone through: an amended state (the same state logged again) counts once. */
+  transitions(): string[];
   /** Resolves with the first log line (past or future) that matches; rejects after `timeoutMs`. */
   waitForLog(match: (l: LogLine) => boolean, timeoutMs?: number, what?: string): Promise<LogLine>;
   waitForState(state: string, timeoutMs?: number, after?: number): Promise<LogLine>;
@@ -101,6 +104,7 @@ export async function spawnAgent(o: SpawnOptions): Promise<AgentProcess> {
     stderr: () => err,
     logs: () => [...lines],
     states: () => lines.filter((l) => l.msg === 'state').map((l) => String(l.state)),
+    transitions: () => lines.filter((l) => l.msg === 'state').map((l) => String(l.state)).filter((s, i, all) => s !== all[i - 1]),
     waitForLog,
     waitForState: (state, timeoutMs, after = 0) =>
       waitForLog((l) => lines.filter((x) => x.msg === 'state' && x.state === state)[after] === l, timeoutMs, `state ${state} #${after + 1}`),
