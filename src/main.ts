@@ -69,7 +69,7 @@ async function run(loaded: LoadedConfig): Promise<void> {
   // A signal during start-up has stopped the agent before it started anything.
   if (stopping) return;
   log.info({ version: version(), device_id: loaded.config.deviceId }, 'kiosk-agent starting');
-  await agent.start();
+  await agent.start().catch((e: unknown) => crash(log, e, exit));
 }
 
 function closeStdioDevices(): void {
