@@ -4,7 +4,12 @@
 // asks for none.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deviceCodeForm, deviceCodeUrl, sameDeviceCodeRequest, surelyTrustedIssuer } from '../src/auth/early-provider.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deviceCodeForm, deviceCodeUrl, predictedDeviceCodeUrl, sameDeviceCodeRequest, startProviderEarly, surelyTrustedIssuer } from '../src/auth/early-provider.js';
 import { startKiosk } from './helpers/kiosk.js';
 import type { Kiosk, KioskOptions } from './helpers/kiosk.js';
 import { eventually } from './helpers/wait.js';
@@ -42,6 +47,18 @@ for (const [what, options] of shapes) {
   });
 }
 
+test('first boot, the provider far away: the code is asked for with the discovery request, not after its answer', async (t) => {
+  // Every answer waits DELAY_MS: a device-code request sent after the discovery answer would arrive that much later.
+  const DELAY_MS = 1_500;
+  const k = await startKiosk(t, { before: (idp) => idp.faults({ delay_ms: DELAY_MS }) });
+  await signsInWithTheFirstCode(k);
+  const requests = await k.idp.requests();
+  const discovery = requests.find((r) => r.endpoint === 'metadata');
+  const code = requests.find((r) => r.endpoint === 'devicecode');
+  assert.ok(discovery && code, requests.map((r) => r.endpoint).join(' '));
+  assert.ok(code.at - discovery.at < DELAY_MS, `the code was asked for ${code.at - discovery.at} ms after discovery, before its answer`);
+});
+
 test('a reboot with a cached account, and KIOSK_SIGN_IN=on_request, ask for no code at start', async (t) => {
   const k = await startKiosk(t);
   await signsInWithTheFirstCode(k);
@@ -71,6 +88,66 @@ test('the early request is the one MSAL makes: its URL and form, compared scope 
   assert.ok(!sameDeviceCodeRequest(early, early.url, 'client_id=c1&scope=openid+profile+offline_access&dc=ESTS'), 'another scope set');
   assert.ok(!sameDeviceCodeRequest(early, early.url, `${form}&claims=%7B%7D`), 'a parameter more');
   assert.ok(!sameDeviceCodeRequest(early, 'https://login.example/9f3a/oauth2/v2.0/devicecode', form), 'another URL');
+});
+
+test('the code is asked for with discovery only where the authority tells MSAL\'s URL, which the document must then name', () => {
+  const guid = '3f1c6a2e-9b7d-4e2a-8c61-5d0f7e9a1b24';
+  assert.equal(predictedDeviceCodeUrl(`https://login.example/${guid}/`, {}), `https://login.example/${guid}/oauth2/v2.0/devicecode`);
+  assert.equal(predictedDeviceCodeUrl(`https://contoso.ciamlogin.com/${guid.toUpperCase()}`, { dc: 'ESTS' }), `https://contoso.ciamlogin.com/${guid}/oauth2/v2.0/devicecode?dc=ESTS`);
+  assert.equal(predictedDeviceCodeUrl('https://contoso.ciamlogin.com/', {}), undefined, 'External ID names its tenant id only in the document');
+  assert.equal(predictedDeviceCodeUrl('https://contoso.ciamlogin.com/contoso.onmicrosoft.com/', {}), undefined);
+  assert.equal(predictedDeviceCodeUrl('https://login.example/Contoso.onmicrosoft.com', {}), 'https://login.example/contoso.onmicrosoft.com/oauth2/v2.0/devicecode');
+  for (const tenant of ['common', 'organizations', 'consumers']) assert.equal(predictedDeviceCodeUrl(`https://login.example/${tenant}/`, {}), undefined, tenant);
+  assert.equal(predictedDeviceCodeUrl('https://login.example/', {}), undefined, 'no tenant segment');
+  assert.equal(predictedDeviceCodeUrl('https://login.example/a/b/', {}), undefined, 'two segments');
+  assert.equal(predictedDeviceCodeUrl(`https://login.example/${guid}/v2.0/`, {}), undefined);
+  assert.equal(predictedDeviceCodeUrl('not a url', {}), undefined);
+  // Wherever it answers, it is the URL MSAL derives from a document laid out as Microsoft's are, tenant aliases included.
+  for (const [authority, providerTenant] of [[`https://login.example/${guid}/`, guid], ['https://login.example/contoso.onmicrosoft.com/', guid], [`https://x.ciamlogin.com/${guid}/`, guid]] as const) {
+    const doc = { token_endpoint: `${new URL(authority).origin}/${providerTenant}/oauth2/v2.0/token`, authorization_endpoint: `${new URL(authority).origin}/${providerTenant}/oauth2/v2.0/authorize` };
+    assert.equal(predictedDeviceCodeUrl(authority, { dc: 'x' }), deviceCodeUrl(doc, authority, { dc: 'x' }), authority);
+  }
+});
+
+test('a document naming another device-code URL than the one asked for with discovery: its own is asked for, the first code never used', async (t) => {
+  const guid = '3f1c6a2e-9b7d-4e2a-8c61-5d0f7e9a1b24';
+  const posts: string[] = [];
+  let posted = (): void => undefined;
+  const firstPost = new Promise<void>((resolve) => (posted = resolve));
+  // A provider whose endpoints are laid out otherwise (no v2.0): MSAL would ask at /<tenant>/oauth2/devicecode.
+  const server = createServer((req, res) => {
+    const origin = `http://${req.headers.host}`;
+    if (req.method === 'GET' && req.url === `/${guid}/v2.0/.well-known/openid-configuration`) {
+      // Answered once a code was asked for (or after 5 s): a request sent only after this answer cannot come first.
+      void Promise.race([firstPost, new Promise((r) => setTimeout(r, 5_000))]).then(() => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ issuer: `${origin}/${guid}/v2.0`, token_endpoint: `${origin}/${guid}/oauth2/token`, authorization_endpoint: `${origin}/${guid}/oauth2/authorize` }));
+      });
+      return;
+    }
+    posts.push(req.url ?? '');
+    posted();
+    req.resume();
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ device_code: `dc-${posts.length}`, user_code: `CODE${posts.length}`, verification_uri: `${origin}/device`, expires_in: 900, interval: 5 }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dir = await mkdtemp(join(tmpdir(), 'kiosk-early-'));
+  t.after(async () => {
+    server.closeAllConnections();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const authority = `http://127.0.0.1:${(server.address() as AddressInfo).port}/${guid}/`;
+  const early = startProviderEarly({
+    authority, knownAuthorities: [], cachePath: join(dir, 'token-cache.json'), httpTimeoutSeconds: 10,
+    clientId: 'c1', scopes: ['openid'], extraQueryParameters: {}, signIn: 'auto',
+  });
+  t.after(() => early.agents.http.destroy());
+  const code = await early.deviceCode;
+  assert.deepEqual(posts, [`/${guid}/oauth2/v2.0/devicecode`, `/${guid}/oauth2/devicecode`], 'asked with discovery, then where the document says');
+  assert.equal(code?.url, `${authority}oauth2/devicecode`);
+  assert.match(code?.answer.text ?? '', /"user_code":"CODE2"/, 'the code of the URL MSAL will ask at');
 });
 
 test('an early code only for an issuer MSAL will surely trust: the authority\'s own origin, or a known authority', () => {

@@ -36,6 +36,21 @@ test('SIGTERM while polling: stopped, cache flushed, exit 0 within 5 s', async (
   assert.deepEqual(agent.logs().filter((l) => l.level === 'warn' || l.level === 'error').map((l) => l.msg), [], 'a clean stop warns about nothing');
 });
 
+test('a boot logs in order, each line with the time it was logged at, though pino loads after the first frame', async (t) => {
+  const { agent } = await startKiosk(t);
+  await agent.waitForLog((l) => l.msg === 'MQTT connected');
+  const logs = agent.logs();
+  const msgs = logs.map((l) => l.msg);
+  const order: Array<[string, string]> = [['kiosk-agent starting', 'state'], ['state', 'MQTT starting'], ['MQTT starting', 'MQTT connected']];
+  for (const [a, b] of order) assert.ok(msgs.indexOf(a) >= 0 && msgs.indexOf(a) < msgs.indexOf(b), `${a} before ${b}: ${msgs.join(' | ')}`);
+  const times = logs.map((l) => Date.parse(String(l.time)));
+  assert.deepEqual(times, [...times].sort((x, y) => x - y), 'times never go back');
+  // The code's event carries its own clock reading: the line is stamped when it was logged, not when written.
+  const issued = logs.find((l) => l.event === 'code_issued');
+  assert.ok(issued, msgs.join(' | '));
+  assert.ok(Math.abs(Date.parse(String(issued.time)) - Number(issued.at)) <= 5, `time ${String(issued.time)}, at ${String(issued.at)}`);
+});
+
 test('health: 0 while the agent runs, non-zero once it has stopped', async (t) => {
   const { idp, agent } = await startKiosk(t);
   await agent.waitForState('awaiting_sign_in');

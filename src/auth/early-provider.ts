@@ -98,14 +98,19 @@ export function startProviderEarly(
   const needsCode = config.signIn === 'auto' && !existsSync(config.cachePath);
   if ((discovery === undefined && fresh === undefined) || !needsCode) return { agents, metadataText, requests };
   const document = discovery === undefined ? Promise.resolve(fresh) : discovery.then((a): unknown => (a.status === 200 ? JSON.parse(a.text) : undefined));
+  const body = deviceCodeForm(config);
+  // Where MSAL's device-code URL can be told from the authority alone, the code is asked for with the
+  // discovery request, not after its answer (one round trip sooner); it is shown only if the document says the same URL.
+  const predicted = discovery === undefined ? undefined : predictedDeviceCodeUrl(config.authority, config.extraQueryParameters);
+  const asked = predicted === undefined ? undefined : send(predicted, { method: 'POST', body });
   const deviceCode = document
     .then(async (doc): Promise<EarlyDeviceCode | undefined> => {
       const target = deviceCodeUrl(doc, config.authority, config.extraQueryParameters);
       // No code MSAL would refuse to poll is ever shown: an issuer it may not trust is left to MSAL to judge.
       if (target === undefined || !surelyTrustedIssuer(doc, config.authority, config.knownAuthorities)) return undefined;
-      const body = deviceCodeForm(config);
       const fetched = discovery !== undefined && url !== undefined && isObject(doc) ? { url, document: doc } : undefined;
-      return { url: target, body, answer: await send(target, { method: 'POST', body }), discovery: fetched };
+      const answer = asked !== undefined && sameUrl(target, predicted!) ? asked : send(target, { method: 'POST', body });
+      return { url: target, body, answer: await answer, discovery: fetched };
     })
     // Whatever failed here, MSAL meets again in its own requests, and reports.
     .catch(() => undefined);
@@ -130,6 +135,26 @@ export function deviceCodeUrl(doc: unknown, authority: string, extra: Readonly<R
   const query = new URLSearchParams(extra).toString();
   return query === '' ? url.href : `${url.href}?${query}`;
 }
+
+/**
+ * The device-code URL MSAL will derive from the discovery document, where the authority alone tells it:
+ * an authority of one tenant segment, the tenant's id (a GUID) or, outside External ID, any name but a
+ * reserved one (MSAL puts the authority's own segment back into the provider's paths, `withAuthorityTenant`).
+ * External ID keeps the provider's segment, its tenant id, which a domain-named authority does not show.
+ */
+export function predictedDeviceCodeUrl(authority: string, extra: Readonly<Record<string, string>>): string | undefined {
+  const base = canonicalAuthority(authority);
+  if (base === undefined || base.endsWith('v2.0/')) return undefined;
+  const url = new URL(base);
+  const segments = url.pathname.split('/').filter(Boolean);
+  const own = segments[0];
+  if (segments.length !== 1 || own === undefined || RESERVED_TENANTS.has(own)) return undefined;
+  if (isCiam(url) && !TENANT_ID.test(own)) return undefined;
+  const query = new URLSearchParams(extra).toString();
+  return `${base}oauth2/v2.0/devicecode${query === '' ? '' : `?${query}`}`;
+}
+
+const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Whether MSAL will accept the document's `issuer` by the two rules of msal-common
