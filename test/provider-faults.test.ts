@@ -104,7 +104,9 @@ test('an External ID issuer on the tenant-id host needs KIOSK_KNOWN_AUTHORITIES'
 
   const accepted = await refused.reboot({ KIOSK_KNOWN_AUTHORITIES: `https://${refused.idp.tenantId}.ciamlogin.com` });
   await accepted.waitForState('awaiting_sign_in');
-  await approveNext(refused.idp);
+  // The refused boot asked for a code with its discovery request and never showed it: the one on screen now signs in.
+  await eventually(() => /Code: \w+/.test(accepted.stdout()), 10_000, 'the code on screen');
+  await refused.idp.approve(/Code: (\w+)/.exec(accepted.stdout())![1]!);
   await accepted.waitForState('signed_in');
 });
 
