@@ -132,8 +132,7 @@ export function deviceCodeUrl(doc: unknown, authority: string, extra: Readonly<R
   } catch {
     return undefined;
   }
-  const query = new URLSearchParams(extra).toString();
-  return query === '' ? url.href : `${url.href}?${query}`;
+  return withQuery(url.href, extra);
 }
 
 /**
@@ -144,17 +143,17 @@ export function deviceCodeUrl(doc: unknown, authority: string, extra: Readonly<R
  */
 export function predictedDeviceCodeUrl(authority: string, extra: Readonly<Record<string, string>>): string | undefined {
   const base = canonicalAuthority(authority);
-  if (base === undefined || base.endsWith('v2.0/')) return undefined;
-  const url = new URL(base);
-  const segments = url.pathname.split('/').filter(Boolean);
-  const own = segments[0];
-  if (segments.length !== 1 || own === undefined || RESERVED_TENANTS.has(own)) return undefined;
-  if (isCiam(url) && !TENANT_ID.test(own)) return undefined;
-  const query = new URLSearchParams(extra).toString();
-  return `${base}oauth2/v2.0/devicecode${query === '' ? '' : `?${query}`}`;
+  const own = base === undefined ? undefined : ownTenant(base);
+  if (base === undefined || own === undefined || base.endsWith('v2.0/') || (isCiam(new URL(base)) && !TENANT_ID.test(own))) return undefined;
+  return withQuery(`${base}oauth2/v2.0/devicecode`, extra);
 }
 
 const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const withQuery = (url: string, extra: Readonly<Record<string, string>>): string => {
+  const query = new URLSearchParams(extra).toString();
+  return query === '' ? url : `${url}?${query}`;
+};
 
 /**
  * Whether MSAL will accept the document's `issuer` by the two rules of msal-common
@@ -221,6 +220,13 @@ const isCiam = (u: URL): boolean => u.hostname.endsWith('.ciamlogin.com');
 /** Tenants MSAL never swaps for the tenant id (msal-common `Authority.reservedTenantDomains`). */
 const RESERVED_TENANTS = new Set(['{tenant}', '{tenantid}', 'common', 'consumers', 'organizations']);
 
+/** The canonical authority's one tenant segment, unless it has more or a reserved one: the segment `replacePath` puts back. */
+function ownTenant(base: string): string | undefined {
+  const segments = new URL(base).pathname.split('/').filter(Boolean);
+  const own = segments[0];
+  return segments.length === 1 && own !== undefined && !RESERVED_TENANTS.has(own) ? own : undefined;
+}
+
 /**
  * msal-common `Authority.replacePath`: an authority named by one tenant segment other than the id the
  * provider's endpoints use (`contoso.onmicrosoft.com` against a GUID) has its own segment put back in
@@ -228,11 +234,8 @@ const RESERVED_TENANTS = new Set(['{tenant}', '{tenantid}', 'common', 'consumers
  */
 function withAuthorityTenant(endpoint: string, authorizationEndpoint: unknown, authority: string): string {
   const base = canonicalAuthority(authority);
-  if (base === undefined || typeof authorizationEndpoint !== 'string') return endpoint;
-  const url = new URL(base);
-  const segments = url.pathname.split('/').filter(Boolean);
-  const own = segments[0];
-  if (segments.length !== 1 || own === undefined || RESERVED_TENANTS.has(own) || isCiam(url)) return endpoint;
+  const own = base === undefined ? undefined : ownTenant(base);
+  if (base === undefined || own === undefined || isCiam(new URL(base)) || typeof authorizationEndpoint !== 'string') return endpoint;
   let providerTenant: string | undefined;
   try {
     providerTenant = new URL(authorizationEndpoint).pathname.split('/').filter(Boolean)[0];
