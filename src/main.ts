@@ -46,7 +46,8 @@ async function run(loaded: LoadedConfig): Promise<void> {
   // reports and retries; it must never reach `uncaughtException`, whenever the error arrives.
   process.stdout.on('error', () => undefined);
 
-  const agent = new Agent({ config: loaded.config, log, version: version(), early, afterBoot: () => void deferred.load() });
+  const startLog = (): void => void deferred.load().catch((e: unknown) => fail(`the log could not start: ${messageOf(e)}`, 1));
+  const agent = new Agent({ config: loaded.config, log, version: version(), early, afterBoot: startLog });
   let stopping = false;
   onStopSignal((signal) => {
     if (stopping) return;
