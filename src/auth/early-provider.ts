@@ -46,8 +46,8 @@ export interface EarlyDeviceCode {
   readonly discovery?: { readonly url: string; readonly document: Record<string, unknown> };
 }
 
-/** MSAL adds these to every device-code request's scopes (msal-common `OIDC_DEFAULT_SCOPES`). */
-const OIDC_DEFAULT_SCOPES = ['openid', 'profile', 'offline_access'];
+/** MSAL adds these to every request's scopes (msal-common `OIDC_DEFAULT_SCOPES`). */
+export const OIDC_DEFAULT_SCOPES: readonly string[] = ['openid', 'profile', 'offline_access'];
 
 /**
  * An idle connection is closed after this (or sooner when the server's Keep-Alive says so): polls a

@@ -1,4 +1,6 @@
 import { isObject, jsonObject } from '../json.js';
+import { OIDC_SCOPES } from '../resources.js';
+import { OIDC_DEFAULT_SCOPES } from './early-provider.js';
 import type { Account } from '../state.js';
 
 /**
@@ -17,9 +19,6 @@ export interface SavedSignIn {
 
 /** MSAL refreshes an access token this close to its expiry (`tokenRenewalOffsetSeconds`). */
 const RENEWAL_OFFSET_S = 300;
-/** What MSAL Node adds to every request's scopes (`OIDC_DEFAULT_SCOPES`) and leaves out of a cache lookup (`OIDC_SCOPES`). */
-const OIDC_DEFAULT_SCOPES = ['openid', 'profile', 'offline_access'];
-const OIDC_SCOPES = [...OIDC_DEFAULT_SCOPES, 'email'];
 /** An access token entry's fields, as MSAL Node 7 writes a Bearer token; any other makes it MSAL's to judge. */
 const ACCESS_TOKEN_FIELDS = new Set([
   'home_account_id', 'environment', 'credential_type', 'client_id', 'secret', 'realm', 'target', 'cached_at', 'expires_on', 'extended_expires_on', 'token_type',
@@ -69,12 +68,13 @@ const lower = (v: unknown): string | undefined => (typeof v === 'string' ? v.toL
 
 /**
  * The scopes an `acquireTokenSilent` for `scopes` looks up: MSAL Node adds the OIDC defaults, then
- * `ScopeSet.createSearchScopes` removes the OIDC scopes, or only offline_access when they are all.
+ * `ScopeSet.createSearchScopes` removes the OIDC scopes (which it leaves out of a cache lookup), or only
+ * offline_access when they are all.
  */
 function searchScopes(scopes: readonly string[]): Set<string> {
   const set = new Set([...scopes, ...OIDC_DEFAULT_SCOPES].map((s) => s.trim()).filter(Boolean));
   const lowered = new Set([...set].map((s) => s.toLowerCase()));
-  const onlyOidc = set.size === OIDC_SCOPES.filter((s) => lowered.has(s)).length;
+  const onlyOidc = set.size === [...OIDC_SCOPES].filter((s) => lowered.has(s)).length;
   for (const s of onlyOidc ? ['offline_access'] : OIDC_SCOPES) set.delete(s);
   return set;
 }
