@@ -140,12 +140,13 @@ export class Agent {
       metrics: this.metrics && (() => this.metrics!.text()),
     });
     // A first boot's code is on its way from the provider: the QR encoder's first, cold run happens
-    // while the agent waits for it. A code that came first pays it in its own QR, so none is wasted.
-    const earlyCode = this.d.early?.deviceCode;
-    if (earlyCode) {
+    // while the agent waits for it, once its requests are on the wire (run during a TLS handshake, it
+    // would hold the handshake up). A code that came first pays it in its own QR, so none is wasted.
+    const { deviceCode: earlyCode, sent } = this.d.early ?? {};
+    if (earlyCode && sent) {
       let came = false;
       void earlyCode.then(() => (came = true));
-      setImmediate(() => !came && this.machine.snapshot.state === 'starting' && warmQrEncoder());
+      void sent.then(() => setImmediate(() => !came && this.machine.snapshot.state === 'starting' && warmQrEncoder()));
     }
     // MQTT.js is a third of the code a boot would load: it loads once the first frame is drawn, never
     // before it (the publisher still sends the boot's `starting` first when the broker answers).

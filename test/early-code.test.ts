@@ -114,12 +114,14 @@ test('a document naming another device-code URL than the one asked for with disc
   const posts: string[] = [];
   let posted = (): void => undefined;
   const firstPost = new Promise<void>((resolve) => (posted = resolve));
+  let discoveryAnswered = false;
   // A provider whose endpoints are laid out otherwise (no v2.0): MSAL would ask at /<tenant>/oauth2/devicecode.
   const server = createServer((req, res) => {
     const origin = `http://${req.headers.host}`;
     if (req.method === 'GET' && req.url === `/${guid}/v2.0/.well-known/openid-configuration`) {
       // Answered once a code was asked for (or after 5 s): a request sent only after this answer cannot come first.
       void Promise.race([firstPost, new Promise((r) => setTimeout(r, 5_000))]).then(() => {
+        discoveryAnswered = true;
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify({ issuer: `${origin}/${guid}/v2.0`, token_endpoint: `${origin}/${guid}/oauth2/token`, authorization_endpoint: `${origin}/${guid}/oauth2/authorize` }));
       });
@@ -144,6 +146,9 @@ test('a document naming another device-code URL than the one asked for with disc
     clientId: 'c1', scopes: ['openid'], extraQueryParameters: {}, signIn: 'auto',
   });
   t.after(() => early.agents.http.destroy());
+  // Told while it still waits: the provider answers discovery only once the code request reached it.
+  await early.sent;
+  assert.equal(discoveryAnswered, false, 'both requests were on the wire before any answer');
   const code = await early.deviceCode;
   assert.deepEqual(posts, [`/${guid}/oauth2/v2.0/devicecode`, `/${guid}/oauth2/devicecode`], 'asked with discovery, then where the document says');
   assert.equal(code?.url, `${authority}oauth2/devicecode`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
-import { createServer as createHttpServer } from 'node:http';
+import { Agent as HttpAgent, createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Agent, createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
@@ -141,6 +141,26 @@ test('the timeout covers the whole exchange: no headers, or headers and half a b
     await assert.rejects(call(path, { agent, timeoutMs: 200 }), HttpTimeoutError);
     assert.ok(performance.now() - started < 1_500, `${path}: failed after ${(performance.now() - started).toFixed(0)} ms`);
   }
+});
+
+test('onSent: told once the request is on the wire, before its answer; never for a connection refused', async (t) => {
+  const agent = new Agent({ ca: trusted, keepAlive: true });
+  t.after(() => agent.destroy());
+  const seen: string[] = [];
+  const answer = call('/echo', {
+    agent, method: 'POST', body: 'x=1',
+    onSent: () => seen.push('sent'),
+  }).then((a) => seen.push(`answer ${a.status}`));
+  await answer;
+  assert.deepEqual(seen, ['sent', 'answer 200'], 'told once, before the answer');
+
+  const closed = createHttpServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const { port } = closed.address() as { port: number };
+  await new Promise((resolve) => closed.close(resolve));
+  let sent = 0;
+  await assert.rejects(httpsRequest(`http://127.0.0.1:${port}/`, { method: 'GET', agent: new HttpAgent(), timeoutMs: 5_000, maxBytes: MiB, signal: new AbortController().signal, onSent: () => (sent += 1) }), /ECONNREFUSED/);
+  assert.equal(sent, 0, 'nothing went out');
 });
 
 test('network client: an oversized answer (unless a 503), a hang and a refused connection are network waits; an untrusted certificate is tls_untrusted', async (t) => {

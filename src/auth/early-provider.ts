@@ -30,6 +30,11 @@ export interface EarlyProvider {
    * `EarlyDeviceCode`); undefined when none was asked for, or it got no answer. Never rejects.
    */
   readonly deviceCode?: Promise<EarlyDeviceCode | undefined>;
+  /**
+   * With `deviceCode`: settles once every request begun at start is on the wire or has failed. The agent
+   * then has nothing to do but wait for answers, the time to do work that would otherwise hold up a TLS handshake.
+   */
+  readonly sent?: Promise<void>;
 }
 
 /**
@@ -81,12 +86,16 @@ export function startProviderEarly(
   const url = discoveryUrl(config.authority);
   const saved = metadataText === undefined ? undefined : parseMetadata(metadataText);
   const fresh = url === undefined || saved === undefined ? undefined : freshDiscovery(saved, url, now);
+  const onTheWire: Promise<void>[] = [];
   const send = (target: string, init: { method: 'GET' } | { method: 'POST'; body: string }): Promise<HttpAnswer> => {
     const agent = new URL(target).protocol === 'http:' ? agents.http : agents.https;
     const headers = init.method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded;charset=utf-8' } : undefined;
-    const answer = httpsRequest(target, { ...init, headers, agent, timeoutMs: config.httpTimeoutSeconds * 1000, maxBytes: MAX_ANSWER_BYTES, signal: new AbortController().signal });
+    let onSent = (): void => undefined;
+    const sent = new Promise<void>((resolve) => (onSent = resolve));
+    const answer = httpsRequest(target, { ...init, headers, agent, timeoutMs: config.httpTimeoutSeconds * 1000, maxBytes: MAX_ANSWER_BYTES, signal: new AbortController().signal, onSent });
     // Taken by the network client, which handles its failure; until then it must not count as unhandled.
     answer.catch(() => undefined);
+    onTheWire.push(Promise.race([sent, answer.then(() => undefined, () => undefined)]));
     return answer;
   };
   let discovery: Promise<HttpAnswer> | undefined;
@@ -114,7 +123,7 @@ export function startProviderEarly(
     })
     // Whatever failed here, MSAL meets again in its own requests, and reports.
     .catch(() => undefined);
-  return { agents, metadataText, requests, deviceCode };
+  return { agents, metadataText, requests, deviceCode, sent: Promise.all(onTheWire).then(() => undefined) };
 }
 
 /**

@@ -12,6 +12,8 @@ export interface HttpRequest {
   readonly timeoutMs: number;
   readonly maxBytes: number;
   readonly signal: AbortSignal;
+  /** Called once the request is on the wire (its TLS handshake done): from then on only its answer is awaited. */
+  readonly onSent?: () => void;
 }
 
 export interface HttpAnswer {
@@ -74,6 +76,7 @@ export function httpsRequest(url: string, r: HttpRequest): Promise<HttpAnswer> {
       });
     });
     req.on('error', fail);
+    if (r.onSent) req.once('finish', r.onSent);
     const timer = setTimeout(() => fail(new HttpTimeoutError(`no answer within ${r.timeoutMs} ms`)), r.timeoutMs);
     r.signal.addEventListener('abort', onAbort, { once: true });
     // With the whole body given to `end`, Node sends Content-Length rather than chunked encoding.
