@@ -61,16 +61,23 @@ export const FONT_HEIGHT = 9;
 /** Horizontal distance from one character to the next (one blank column between glyphs). */
 export const FONT_ADVANCE = 6;
 
-/** Each glyph as FONT_HEIGHT row bitmasks; bit 4 is the leftmost column. */
-const BITMAPS: ReadonlyMap<string, Uint8Array> = new Map(
-  Object.entries(GLYPHS).map(([ch, picture]) => {
-    const rows = new Uint8Array(FONT_HEIGHT);
-    picture.split('/').forEach((row, y) => {
-      for (let x = 0; x < FONT_WIDTH; x += 1) if (row[x] === '#') rows[y]! |= 1 << (FONT_WIDTH - 1 - x);
-    });
-    return [ch, rows];
-  }),
-);
+let bitmaps: ReadonlyMap<string, Uint8Array> | undefined;
+/**
+ * Each glyph as FONT_HEIGHT row bitmasks; bit 4 is the leftmost column. Built on first use, by the
+ * framebuffer alone: built as the module loads, it cost every boot's first frame 1–4 ms, terminal too.
+ */
+function glyphBitmaps(): ReadonlyMap<string, Uint8Array> {
+  bitmaps ??= new Map(
+    Object.entries(GLYPHS).map(([ch, picture]) => {
+      const rows = new Uint8Array(FONT_HEIGHT);
+      picture.split('/').forEach((row, y) => {
+        for (let x = 0; x < FONT_WIDTH; x += 1) if (row[x] === '#') rows[y]! |= 1 << (FONT_WIDTH - 1 - x);
+      });
+      return [ch, rows];
+    }),
+  );
+  return bitmaps;
+}
 
 /** Characters drawn as another one: hyphen and dash look-alikes, non-breaking space. */
 const ALIASES: Readonly<Record<string, string>> = {
@@ -83,13 +90,14 @@ const ALIASES: Readonly<Record<string, string>> = {
  * anything else as '?'. One UTF-16 unit per character afterwards, so `.length` counts cells.
  */
 export function fontText(text: string): string {
+  const known = glyphBitmaps();
   let out = '';
   for (const ch of text) {
     const mapped = ALIASES[ch] ?? ch;
-    if (BITMAPS.has(mapped)) out += mapped;
+    if (known.has(mapped)) out += mapped;
     else {
       const base = mapped.normalize('NFD')[0] ?? '?';
-      out += BITMAPS.has(base) ? base : '?';
+      out += known.has(base) ? base : '?';
     }
   }
   return out;
@@ -97,5 +105,6 @@ export function fontText(text: string): string {
 
 /** The glyph's rows as bitmasks (bit 4 leftmost); '?' for a character outside the font. */
 export function fontGlyph(ch: string): Uint8Array {
-  return BITMAPS.get(ch) ?? BITMAPS.get(fontText(ch)) ?? BITMAPS.get('?')!;
+  const known = glyphBitmaps();
+  return known.get(ch) ?? known.get(fontText(ch)) ?? known.get('?')!;
 }
