@@ -24,24 +24,33 @@ const lazyJsonwebtoken = {
 };
 
 /**
- * MQTT.js builds its table of transports on its first connect, requiring the WebSocket one (the `ws`
- * package) and, with TCP and TLS, SOCKS proxy support (`socks`, `ip-address`): ~15 ms between the code on
- * screen and the code on MQTT, for transports a kiosk on mqtt:// never uses. Each is answered by a module
- * that evaluates the real one on its first call.
+ * Code MQTT.js requires but a kiosk on mqtt:// never runs, each bundled into a CommonJS file of its own
+ * beside the chunks and required on its first call: its WebSocket and SOCKS transports (the `ws` package;
+ * `socks`, `ip-address`), which it requires while building its table of transports on its first
+ * connect (~15 ms between the code on screen and the code on MQTT), and `worker-timers`, its keep-alive
+ * timers for browsers. Left in MQTT.js's chunk, unevaluated, they were still half the bytes compiled
+ * as it loads. Each import is answered by a module of functions that require the real one when called.
  */
+const MQTT_LIB = /[\\/]mqtt[\\/]build[\\/]lib$/;
 const MQTT_CONNECT = /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/;
-const lazyMqttTransports = {
-  name: 'lazy-mqtt-transports',
+const LAZY_FILES = [
+  { file: 'mqtt-ws.cjs', from: MQTT_CONNECT, specifier: './ws', entry: 'node_modules/mqtt/build/lib/connect/ws.js', names: ['streamBuilder', 'browserStreamBuilder'] },
+  { file: 'mqtt-socks.cjs', from: MQTT_CONNECT, specifier: './socks', entry: 'node_modules/mqtt/build/lib/connect/socks.js', names: ['default'] },
+  { file: 'worker-timers.cjs', from: MQTT_LIB, specifier: 'worker-timers', entry: 'worker-timers', names: ['setInterval', 'clearInterval'] },
+];
+const lazyFiles = {
+  name: 'lazy-files',
   setup(b) {
-    b.onResolve({ filter: /^\.\/(ws|socks)$/ }, (a) =>
-      a.namespace === 'file' && MQTT_CONNECT.test(a.resolveDir) ? { path: `${a.resolveDir}/${a.path.slice(2)}.js`, namespace: 'lazy-mqtt' } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'lazy-mqtt' }, (a) => {
+    b.onResolve({ filter: /^(\.\/ws|\.\/socks|worker-timers)$/ }, (a) => {
+      const lazy = LAZY_FILES.find((l) => l.specifier === a.path && l.from.test(a.resolveDir));
+      return lazy && a.namespace === 'file' ? { path: lazy.file, namespace: 'lazy-file' } : undefined;
+    });
+    b.onResolve({ filter: /\.cjs$/ }, (a) => (a.namespace === 'lazy-file' ? { path: `./${a.path}`, external: true } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-file' }, (a) => {
+      const { names } = LAZY_FILES.find((l) => l.file === a.path);
       const real = JSON.stringify(a.path);
-      const names = a.path.endsWith('ws.js') ? ['streamBuilder', 'browserStreamBuilder'] : ['default'];
       return {
         contents: `exports.__esModule = true;\n${names.map((n) => `exports.${n} = (...args) => require(${real}).${n}(...args);`).join('\n')}`,
-        resolveDir: process.cwd(),
         loader: 'js',
       };
     });
@@ -81,6 +90,16 @@ await build({
   // readable-stream is Node's own stream code, published for browsers and old Nodes; in Node it is the
   // module Node already has. Its copy cost MQTT.js's load ~10 ms, between the code on screen and on MQTT.
   alias: { 'readable-stream': 'node:stream' },
-  plugins: [lazyJsonwebtoken, lazyMqttTransports, builtinsByRequire],
+  plugins: [lazyJsonwebtoken, lazyFiles, builtinsByRequire],
+});
+// The lazy files sit beside the chunks that require them (the banner's `require` is relative to its chunk).
+await build({
+  ...common,
+  format: 'cjs',
+  minify: true,
+  entryPoints: Object.fromEntries(LAZY_FILES.map((l) => [l.file.replace(/\.cjs$/, ''), l.entry])),
+  outdir: 'dist/chunks',
+  outExtension: { '.js': '.cjs' },
+  alias: { 'readable-stream': 'node:stream' },
 });
 await build({ ...common, entryPoints: ['src/idp/main.ts'], packages: 'external', outfile: 'dist/idp/main.js' });

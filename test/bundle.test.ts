@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import type { Broker } from './helpers/broker.js';
 import { approveNext, command, startKiosk } from './helpers/kiosk.js';
@@ -35,3 +36,13 @@ for (const [name, mqttUrl] of transports) {
     assert.equal(k.mqtt.last(`${ROOT}/availability`)?.text, 'offline');
   });
 }
+
+test('the code MQTT.js requires only for other transports and browsers is in files beside the chunks, each with the functions its chunk calls', () => {
+  const chunks = new URL('../dist/chunks/', import.meta.url).pathname;
+  const calls = readdirSync(chunks)
+    .filter((f) => f.endsWith('.js'))
+    .flatMap((f) => [...readFileSync(chunks + f, 'utf8').matchAll(/\("\.\/([\w-]+\.cjs)"\)\.(\w+)\(/g)].map((m) => [m[1]!, m[2]!] as const));
+  assert.deepEqual([...new Set(calls.map(([file]) => file))].sort(), ['mqtt-socks.cjs', 'mqtt-ws.cjs', 'worker-timers.cjs']);
+  const load = createRequire(chunks);
+  for (const [file, name] of calls) assert.equal(typeof (load(`./${file}`) as Record<string, unknown>)[name], 'function', `${file} exports ${name}`);
+});
