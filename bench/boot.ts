@@ -6,9 +6,11 @@
  * RSS signed in and idle against the sample's after sign-in; idle CPU; the production install against the
  * five mission packages; and the same boots under arm64 emulation.
  *
- *   npm run bench -- [--provider-delay MS] [--node PATH[,PATH]]... [--arm64 on|off] [--install on|off] [--json FILE]
+ *   npm run bench -- [--provider-delay MS] [--provider-rtt MS] [--node PATH[,PATH]]... [--arm64 on|off] [--install on|off] [--json FILE]
  *
- * BENCH_ROUNDS (7), BENCH_IDLE_SECONDS (60), BENCH_NODE (comma-separated paths), BENCH_PROVIDER_DELAY,
+ * `--provider-delay` waits before each provider answer; `--provider-rtt` puts a round trip on every
+ * exchange with the provider, its TLS handshake included (`round-trip-proxy.ts`). BENCH_ROUNDS (7),
+ * BENCH_IDLE_SECONDS (60), BENCH_NODE (comma-separated paths), BENCH_PROVIDER_DELAY, BENCH_PROVIDER_RTT,
  * BENCH_ARM64, BENCH_INSTALL and BENCH_JSON do the same as the options.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -26,11 +28,13 @@ import { agentToCode, CODE_ON_SCREEN, floorBoot, rebootSignedIn, sampleBoot, SIG
 import type { BootSetup } from './boot-rounds.js';
 import { approvePending, cpuSeconds, dirBytes, kill, median, rssMiB, spread, startUntil } from './lib.js';
 import type { Started } from './lib.js';
+import { startRoundTripProxy } from './round-trip-proxy.js';
 import { writeUpstreamSample } from './upstream-sample.js';
 
 const { values: o } = parseArgs({
   options: {
     'provider-delay': { type: 'string', default: process.env.BENCH_PROVIDER_DELAY ?? '0' },
+    'provider-rtt': { type: 'string', default: process.env.BENCH_PROVIDER_RTT ?? '0' },
     node: { type: 'string', multiple: true, default: process.env.BENCH_NODE?.split(',').filter(Boolean) ?? [process.execPath] },
     arm64: { type: 'string', default: process.env.BENCH_ARM64 ?? 'on' },
     install: { type: 'string', default: process.env.BENCH_INSTALL ?? 'on' },
@@ -40,6 +44,7 @@ const { values: o } = parseArgs({
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const IDLE_S = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 const DELAY_MS = Number(o['provider-delay']);
+const RTT_MS = Number(o['provider-rtt']);
 const ROOT = new URL('..', import.meta.url).pathname;
 const MISSION = ['@azure/msal-node', 'mqtt', 'qrcode', 'node-cron', 'pino'];
 const AGENT_ARGS = [join(ROOT, 'dist/main.js')];
@@ -47,6 +52,9 @@ const loadAtStart = loadavg()[0] ?? NaN;
 
 const dir = await mkdtemp(join(tmpdir(), 'kiosk-bench-'));
 const idp = await startIdp({ dir: join(dir, 'idp'), delayMs: DELAY_MS });
+// The provider answers with the origin it was reached at: through the relay, every URL it names leads back through it.
+const proxy = RTT_MS > 0 ? await startRoundTripProxy({ host: '127.0.0.1', port: idp.port }, RTT_MS) : undefined;
+const authority = proxy ? idp.authority.replace(`:${idp.port}/`, `:${proxy.port}/`) : idp.authority;
 const brokerPort = 20_000 + Math.floor(Math.random() * 20_000);
 await writeFile(join(dir, 'mosquitto.conf'), `listener ${brokerPort} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
 const broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
@@ -61,10 +69,10 @@ subscriber.on('message', (topic, payload) => {
 await subscriber.subscribeAsync('kiosk/+/state');
 
 const trust = { NODE_EXTRA_CA_CERTS: idp.caFile };
-const baseEnv = { ...trust, KIOSK_CLIENT_ID: 'bench', KIOSK_AUTHORITY: idp.authority, KIOSK_MQTT_URL: brokerUrl, KIOSK_REFRESH_CRON: '0 0 1 1 *', KIOSK_LOG_LEVEL: 'warn' };
+const baseEnv = { ...trust, KIOSK_CLIENT_ID: 'bench', KIOSK_AUTHORITY: authority, KIOSK_MQTT_URL: brokerUrl, KIOSK_REFRESH_CRON: '0 0 1 1 *', KIOSK_LOG_LEVEL: 'warn' };
 const agentEnv = (id: string, at: string) => ({ ...baseEnv, KIOSK_DEVICE_ID: id, KIOSK_CACHE_PATH: join(at, 'token-cache.json') });
-const floorScript = `const r = await fetch(${JSON.stringify(`${idp.authority}oauth2/v2.0/devicecode`)}, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'client_id=bench&scope=openid' }); console.log((await r.json()).user_code);`;
-const sampleApp = await writeUpstreamSample(join(dir, 'sample'), { clientId: 'bench', authority: idp.authority, root: ROOT });
+const floorScript = `const r = await fetch(${JSON.stringify(`${authority}oauth2/v2.0/devicecode`)}, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'client_id=bench&scope=openid' }); console.log((await r.json()).user_code);`;
+const sampleApp = await writeUpstreamSample(join(dir, 'sample'), { clientId: 'bench', authority, root: ROOT });
 
 interface NodeRun {
   readonly path: string;
@@ -157,7 +165,7 @@ const ms = (xs: number[]): string => {
 const x = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
 const line = (what: string, value: string, ratio = ''): void => console.log(`${what.padEnd(58)} ${value.padStart(18)}  ${ratio}`);
 
-console.log(`\nmedians of ${ROUNDS} runs (min–max), side by side; provider delay ${DELAY_MS} ms; ${process.arch}; load average ${loadAtStart.toFixed(2)} at start, ${(loadavg()[0] ?? NaN).toFixed(2)} at end`);
+console.log(`\nmedians of ${ROUNDS} runs (min–max), side by side; provider delay ${DELAY_MS} ms, round trip ${RTT_MS} ms; ${process.arch}; load average ${loadAtStart.toFixed(2)} at start, ${(loadavg()[0] ?? NaN).toFixed(2)} at end`);
 for (const r of runs) {
   const f = median(r.floor);
   const s = median(r.sample);
@@ -186,11 +194,12 @@ else {
 }
 if (o.json) {
   const native = runs.map(({ setup: _s, idle: _i, idleDir: _d, ...r }) => r);
-  await writeFile(o.json, JSON.stringify({ rounds: ROUNDS, delayMs: DELAY_MS, load: [loadAtStart, loadavg()[0]], native, install, shipped, arm64 }, null, 1));
+  await writeFile(o.json, JSON.stringify({ rounds: ROUNDS, delayMs: DELAY_MS, rttMs: RTT_MS, load: [loadAtStart, loadavg()[0]], native, install, shipped, arm64 }, null, 1));
 }
 
 await subscriber.endAsync();
 broker.kill('SIGTERM');
+await proxy?.close();
 await idp.close();
 await rm(dir, { recursive: true, force: true });
 

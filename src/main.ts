@@ -33,6 +33,9 @@ async function run(loaded: LoadedConfig): Promise<void> {
   // The provider's discovery request goes out first, its answer arriving while MSAL loads (or none is
   // needed: a fresh saved document).
   const early = (await import('./auth/early-provider.js')).startProviderEarly(loaded.config);
+  // Node opens a request's connection in a later tick, and Node 22 loads an ES module without giving
+  // ticks a turn: one turn now puts the connections' first packets on the wire while the agent loads.
+  await new Promise((resolve) => setImmediate(resolve));
   // Each command loads only what it runs: `health` every 30 s in a container must stay cheap.
   const { Agent } = await import('./agent.js');
   // pino loads once the first frame is drawn and on MQTT; what is logged before waits for it (deferred-log.ts).
