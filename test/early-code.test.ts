@@ -4,7 +4,7 @@
 // asks for none.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -146,13 +146,56 @@ test('a document naming another device-code URL than the one asked for with disc
     clientId: 'c1', scopes: ['openid'], extraQueryParameters: {}, signIn: 'auto',
   });
   t.after(() => early.agents.http.destroy());
-  // Told while it still waits: the provider answers discovery only once the code request reached it.
+  let settled = false;
+  void early.deviceCode?.then(() => (settled = true));
   await early.sent;
-  assert.equal(discoveryAnswered, false, 'both requests were on the wire before any answer');
+  assert.equal(discoveryAnswered, true, 'told it only waits once the request whose code is shown is on the wire: the second one');
+  assert.equal(settled, false, 'told before that code came');
   const code = await early.deviceCode;
   assert.deepEqual(posts, [`/${guid}/oauth2/v2.0/devicecode`, `/${guid}/oauth2/devicecode`], 'asked with discovery, then where the document says');
   assert.equal(code?.url, `${authority}oauth2/devicecode`);
   assert.match(code?.answer.text ?? '', /"user_code":"CODE2"/, 'the code of the URL MSAL will ask at');
+});
+
+test('a reboot with the discovery document saved: the agent is told it only waits once the code request is on the wire', async (t) => {
+  const guid = '0b8e4f2a-6c1d-4e3b-9a7f-2d5c8e1f0a63';
+  let release = (): void => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let answered = false;
+  const server = createServer((req, res) => {
+    req.resume();
+    // The code is answered only once the test has looked.
+    void held.then(() => {
+      answered = true;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ device_code: 'dc', user_code: 'SAVED1', verification_uri: `http://${req.headers.host}/device`, expires_in: 900, interval: 5 }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dir = await mkdtemp(join(tmpdir(), 'kiosk-early-saved-'));
+  t.after(async () => {
+    release();
+    server.closeAllConnections();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const authority = `${origin}/${guid}/`;
+  const document = { issuer: `${origin}/${guid}/v2.0`, authorization_endpoint: `${origin}/${guid}/oauth2/v2.0/authorize`, token_endpoint: `${origin}/${guid}/oauth2/v2.0/token`, jwks_uri: `${origin}/${guid}/discovery/v2.0/keys` };
+  await writeFile(join(dir, 'provider-metadata.json'), JSON.stringify({ version: 2, documents: { [`${authority}v2.0/.well-known/openid-configuration`]: { fetched_at: Date.now(), body: document } } }));
+  const early = startProviderEarly({
+    authority, knownAuthorities: [], cachePath: join(dir, 'token-cache.json'), httpTimeoutSeconds: 10,
+    clientId: 'c1', scopes: ['openid'], extraQueryParameters: {}, signIn: 'auto',
+  });
+  t.after(() => early.agents.http.destroy());
+  assert.equal(early.requests.size, 0, 'no discovery request: the saved document is fresh');
+  await early.sent;
+  const sockets = Object.values(early.agents.http.sockets).flat();
+  assert.equal(sockets.length, 1, 'the code request has its connection');
+  assert.equal(sockets[0]?.connecting, false, 'connected, the request written');
+  assert.equal(answered, false, 'told before the answer');
+  release();
+  assert.match((await early.deviceCode)?.answer.text ?? '', /SAVED1/);
 });
 
 test('an early code only for an issuer MSAL will surely trust: the authority\'s own origin, or a known authority', () => {

@@ -4,6 +4,7 @@ import { Agent as HttpAgent, createServer as createHttpServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Agent, createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -143,16 +144,17 @@ test('the timeout covers the whole exchange: no headers, or headers and half a b
   }
 });
 
-test('onSent: told once the request is on the wire, before its answer; never for a connection refused', async (t) => {
+test('onSent: told once the request is on the wire, after its TLS handshake and before its answer; never for a connection refused', async (t) => {
   const agent = new Agent({ ca: trusted, keepAlive: true });
   t.after(() => agent.destroy());
   const seen: string[] = [];
+  const protocols = (): string => Object.values(agent.sockets).flat().map((s) => (s as TLSSocket | undefined)?.getProtocol()).join();
   const answer = call('/echo', {
     agent, method: 'POST', body: 'x=1',
-    onSent: () => seen.push('sent'),
+    onSent: () => seen.push(`sent over ${protocols()}`),
   }).then((a) => seen.push(`answer ${a.status}`));
   await answer;
-  assert.deepEqual(seen, ['sent', 'answer 200'], 'told once, before the answer');
+  assert.deepEqual(seen, ['sent over TLSv1.3', 'answer 200'], 'told once, its handshake done, before the answer');
 
   const closed = createHttpServer();
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

@@ -31,8 +31,9 @@ export interface EarlyProvider {
    */
   readonly deviceCode?: Promise<EarlyDeviceCode | undefined>;
   /**
-   * With `deviceCode`: settles once every request begun at start is on the wire or has failed. The agent
-   * then has nothing to do but wait for answers, the time to do work that would otherwise hold up a TLS handshake.
+   * With `deviceCode`: settles once the discovery request and the device-code request whose answer is
+   * shown are on the wire, or have failed (or no code is asked for). The agent then has nothing to do
+   * but wait for answers: the time for work that would otherwise hold up a TLS handshake.
    */
   readonly sent?: Promise<void>;
 }
@@ -86,8 +87,8 @@ export function startProviderEarly(
   const url = discoveryUrl(config.authority);
   const saved = metadataText === undefined ? undefined : parseMetadata(metadataText);
   const fresh = url === undefined || saved === undefined ? undefined : freshDiscovery(saved, url, now);
-  const onTheWire: Promise<void>[] = [];
-  const send = (target: string, init: { method: 'GET' } | { method: 'POST'; body: string }): Promise<HttpAnswer> => {
+  /** A request begun now: its answer, and when it is on the wire (or has failed). */
+  const send = (target: string, init: { method: 'GET' } | { method: 'POST'; body: string }): { answer: Promise<HttpAnswer>; onTheWire: Promise<void> } => {
     const agent = new URL(target).protocol === 'http:' ? agents.http : agents.https;
     const headers = init.method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded;charset=utf-8' } : undefined;
     let onSent = (): void => undefined;
@@ -95,12 +96,12 @@ export function startProviderEarly(
     const answer = httpsRequest(target, { ...init, headers, agent, timeoutMs: config.httpTimeoutSeconds * 1000, maxBytes: MAX_ANSWER_BYTES, signal: new AbortController().signal, onSent });
     // Taken by the network client, which handles its failure; until then it must not count as unhandled.
     answer.catch(() => undefined);
-    onTheWire.push(Promise.race([sent, answer.then(() => undefined, () => undefined)]));
-    return answer;
+    return { answer, onTheWire: Promise.race([sent, answer.then(() => undefined, () => undefined)]) };
   };
   let discovery: Promise<HttpAnswer> | undefined;
+  let discoveryOnTheWire: Promise<void> | undefined;
   if (url !== undefined && fresh === undefined) {
-    discovery = send(url, { method: 'GET' });
+    ({ answer: discovery, onTheWire: discoveryOnTheWire } = send(url, { method: 'GET' }));
     requests.set(key(url), discovery);
   }
   // Whether this boot needs a code: nobody can be cached without a cache file (KIOSK_REMEMBER=false keeps none).
@@ -112,18 +113,23 @@ export function startProviderEarly(
   // discovery request, not after its answer (one round trip sooner); it is shown only if the document says the same URL.
   const predicted = discovery === undefined ? undefined : predictedDeviceCodeUrl(config.authority, config.extraQueryParameters);
   const asked = predicted === undefined ? undefined : send(predicted, { method: 'POST', body });
+  let codeAsked = (_onTheWire: Promise<void>): void => undefined;
+  const codeOnTheWire = new Promise<void>((resolve) => (codeAsked = resolve));
   const deviceCode = document
     .then(async (doc): Promise<EarlyDeviceCode | undefined> => {
       const target = deviceCodeUrl(doc, config.authority, config.extraQueryParameters);
       // No code MSAL would refuse to poll is ever shown: an issuer it may not trust is left to MSAL to judge.
       if (target === undefined || !surelyTrustedIssuer(doc, config.authority, config.knownAuthorities)) return undefined;
       const fetched = discovery !== undefined && url !== undefined && isObject(doc) ? { url, document: doc } : undefined;
-      const answer = asked !== undefined && sameUrl(target, predicted!) ? asked : send(target, { method: 'POST', body });
-      return { url: target, body, answer: await answer, discovery: fetched };
+      const request = asked !== undefined && sameUrl(target, predicted!) ? asked : send(target, { method: 'POST', body });
+      codeAsked(request.onTheWire);
+      return { url: target, body, answer: await request.answer, discovery: fetched };
     })
     // Whatever failed here, MSAL meets again in its own requests, and reports.
     .catch(() => undefined);
-  return { agents, metadataText, requests, deviceCode, sent: Promise.all(onTheWire).then(() => undefined) };
+  // No code asked for (a failed discovery, an issuer left to MSAL): nothing more to wait for.
+  void deviceCode.then(() => codeAsked(Promise.resolve()));
+  return { agents, metadataText, requests, deviceCode, sent: Promise.all([discoveryOnTheWire, codeOnTheWire]).then(() => undefined) };
 }
 
 /**
