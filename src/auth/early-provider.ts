@@ -31,9 +31,10 @@ export interface EarlyProvider {
    */
   readonly deviceCode?: Promise<EarlyDeviceCode | undefined>;
   /**
-   * With `deviceCode`: settles once the discovery request and the device-code request whose answer is
-   * shown are on the wire, or have failed (or no code is asked for). The agent then has nothing to do
-   * but wait for answers: the time for work that would otherwise hold up a TLS handshake.
+   * With `deviceCode`: settles once the discovery request and the device-code request are on the wire, or
+   * have failed (or no code is asked for): the one asked for with discovery, else the one sent once the
+   * document says where. The agent then has nothing to do but wait for answers: the time for work that
+   * would otherwise hold up a TLS handshake.
    */
   readonly sent?: Promise<void>;
 }
@@ -115,6 +116,9 @@ export function startProviderEarly(
   const asked = predicted === undefined ? undefined : send(predicted, { method: 'POST', body });
   let codeAsked = (_onTheWire: Promise<void>): void => undefined;
   const codeOnTheWire = new Promise<void>((resolve) => (codeAsked = resolve));
+  // The code asked for with discovery is taken as the one shown: waiting for the document to say so would
+  // put the agent's work where that code's answer comes in.
+  if (asked !== undefined) codeAsked(asked.onTheWire);
   const deviceCode = document
     .then(async (doc): Promise<EarlyDeviceCode | undefined> => {
       const target = deviceCodeUrl(doc, config.authority, config.extraQueryParameters);
