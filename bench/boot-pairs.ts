@@ -1,0 +1,97 @@
+/**
+ * `npm run bench:pairs -- --against DIR`: this checkout's agent against another checkout's (its own `npm
+ * run build` done), boot by boot in interleaved pairs (A B, B A, ...) against one local provider and one
+ * Mosquitto, so that load drifting over the run falls on both alike. Prints each side's medians and the
+ * median of the paired differences: boot → code on screen and the code's lag on MQTT (`--mode first`,
+ * the default), or a reboot with a cached account → "Signed in" (`--mode reboot`).
+ *
+ *   npm run bench:pairs -- --against DIR [--pairs 15] [--mode first|reboot] [--provider-delay MS] [--provider-rtt MS] [--node PATH]
+ */
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import mqtt from 'mqtt';
+import { startIdp } from '../src/idp/server.js';
+import { approvePending, kill, median, startUntil } from './lib.js';
+import { startRoundTripProxy } from './round-trip-proxy.js';
+
+const { values: o } = parseArgs({
+  options: {
+    against: { type: 'string' },
+    pairs: { type: 'string', default: '15' },
+    mode: { type: 'string', default: 'first' },
+    'provider-delay': { type: 'string', default: '0' },
+    'provider-rtt': { type: 'string', default: '0' },
+    node: { type: 'string', default: process.execPath },
+  },
+});
+if (o.against === undefined || !['first', 'reboot'].includes(o.mode)) {
+  process.stderr.write('usage: npm run bench:pairs -- --against DIR [--pairs N] [--mode first|reboot] [--provider-delay MS] [--provider-rtt MS] [--node PATH]\n');
+  process.exit(64);
+}
+const roots = [resolve(o.against), new URL('..', import.meta.url).pathname];
+const ready = o.mode === 'reboot' ? /Signed in/ : /Code: \w+/;
+const dir = await mkdtemp(join(tmpdir(), 'kiosk-pairs-'));
+const idp = await startIdp({ dir: join(dir, 'idp'), delayMs: Number(o['provider-delay']) });
+const rtt = Number(o['provider-rtt']);
+const proxy = rtt > 0 ? await startRoundTripProxy({ host: '127.0.0.1', port: idp.port }, rtt) : undefined;
+const authority = proxy ? idp.authority.replace(`:${idp.port}/`, `:${proxy.port}/`) : idp.authority;
+const brokerPort = 20_000 + Math.floor(Math.random() * 20_000);
+await writeFile(join(dir, 'mosquitto.conf'), `listener ${brokerPort} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+const broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+await delay(500);
+const brokerUrl = `mqtt://127.0.0.1:${brokerPort}`;
+const subscriber = await mqtt.connectAsync(brokerUrl);
+const codeRetainedAt = new Map<string, number>();
+subscriber.on('message', (topic, payload) => {
+  if (payload.length > 0 && (JSON.parse(payload.toString()) as { user_code?: string }).user_code && !codeRetainedAt.has(topic)) codeRetainedAt.set(topic, performance.now());
+});
+await subscriber.subscribeAsync('kiosk/+/state');
+const env = (id: string, at: string): Record<string, string> => ({
+  NODE_EXTRA_CA_CERTS: idp.caFile, KIOSK_CLIENT_ID: 'bench', KIOSK_AUTHORITY: authority, KIOSK_MQTT_URL: brokerUrl,
+  KIOSK_REFRESH_CRON: '0 0 1 1 *', KIOSK_LOG_LEVEL: 'warn', KIOSK_DEVICE_ID: id, KIOSK_CACHE_PATH: join(at, 'token-cache.json'),
+});
+const boot = (root: string, id: string, at: string) => startUntil(o.node, [join(root, 'dist/main.js')], env(id, at), (out) => ready.test(out), root);
+
+// A reboot starts from one signed-in kiosk's cache and provider metadata, copied for every boot.
+const signedIn = join(dir, 'signed-in');
+if (o.mode === 'reboot') {
+  const a = await startUntil(o.node, [join(roots[1]!, 'dist/main.js')], env('signed-in', signedIn), (out) => /Code: \w+/.test(out), roots[1]!);
+  await approvePending(idp.controlUrl, /Code: (\w+)/.exec(a.stdout())?.[1]);
+  for (const t0 = performance.now(); !/Signed in/.test(a.stdout()); await delay(50)) if (performance.now() - t0 > 30_000) throw new Error('the kiosk did not sign in');
+  await kill(a, 'SIGTERM');
+}
+
+const sides = roots.map(() => ({ ms: [] as number[], lag: [] as number[] }));
+for (let i = 0; i < Number(o.pairs); i++) {
+  const order = i % 2 === 0 ? [0, 1] : [1, 0];
+  for (const k of order) {
+    const id = `k${k}-${i}`;
+    const at = join(dir, id);
+    await mkdir(at, { recursive: true, mode: 0o700 });
+    if (o.mode === 'reboot') for (const f of ['token-cache.json', 'provider-metadata.json']) await copyFile(join(signedIn, f), join(at, f));
+    const a = await boot(roots[k]!, id, at);
+    if (o.mode === 'first') {
+      const topic = `kiosk/${id}/state`;
+      for (const t0 = performance.now(); !codeRetainedAt.has(topic) && performance.now() - t0 < 10_000; ) await delay(1);
+      sides[k]!.lag.push((codeRetainedAt.get(topic) ?? NaN) - a.t0 - a.ms);
+    }
+    await kill(a);
+    sides[k]!.ms.push(a.ms);
+  }
+}
+
+const f = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(1)} ms`;
+const diff = (xs: number[], ys: number[]): number => median(ys.map((y, i) => y - xs[i]!));
+console.log(`${o.pairs} pairs, ${o.mode} boot, provider delay ${o['provider-delay']} ms, round trip ${rtt} ms, ${o.node}`);
+for (const [k, s] of sides.entries()) console.log(`${k === 0 ? 'against' : 'this   '} ${roots[k]}: median ${median(s.ms).toFixed(1)} ms${o.mode === 'first' ? `, code on MQTT ${median(s.lag).toFixed(1)} ms after the screen` : ''}`);
+console.log(`paired difference, this − against: ${f(diff(sides[0]!.ms, sides[1]!.ms))}${o.mode === 'first' ? `; MQTT lag ${f(diff(sides[0]!.lag, sides[1]!.lag))}` : ''}`);
+
+await subscriber.endAsync();
+broker.kill('SIGTERM');
+await proxy?.close();
+await idp.close();
+await rm(dir, { recursive: true, force: true });
