@@ -7,16 +7,13 @@
  *
  *   npm run bench:pairs -- --against DIR [--pairs 15] [--mode first|reboot] [--provider-delay MS] [--provider-rtt MS] [--node PATH]
  */
-import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import mqtt from 'mqtt';
-import { startIdp } from '../src/idp/server.js';
+import { startBootWorld } from './boot-world.js';
 import { approvePending, kill, median, startUntil } from './lib.js';
-import { startRoundTripProxy } from './round-trip-proxy.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -35,21 +32,9 @@ if (o.against === undefined || !['first', 'reboot'].includes(o.mode)) {
 const roots = [resolve(o.against), new URL('..', import.meta.url).pathname];
 const ready = o.mode === 'reboot' ? /Signed in/ : /Code: \w+/;
 const dir = await mkdtemp(join(tmpdir(), 'kiosk-pairs-'));
-const idp = await startIdp({ dir: join(dir, 'idp'), delayMs: Number(o['provider-delay']) });
 const rtt = Number(o['provider-rtt']);
-const proxy = rtt > 0 ? await startRoundTripProxy({ host: '127.0.0.1', port: idp.port }, rtt) : undefined;
-const authority = proxy ? idp.authority.replace(`:${idp.port}/`, `:${proxy.port}/`) : idp.authority;
-const brokerPort = 20_000 + Math.floor(Math.random() * 20_000);
-await writeFile(join(dir, 'mosquitto.conf'), `listener ${brokerPort} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-const broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-await delay(500);
-const brokerUrl = `mqtt://127.0.0.1:${brokerPort}`;
-const subscriber = await mqtt.connectAsync(brokerUrl);
-const codeRetainedAt = new Map<string, number>();
-subscriber.on('message', (topic, payload) => {
-  if (payload.length > 0 && (JSON.parse(payload.toString()) as { user_code?: string }).user_code && !codeRetainedAt.has(topic)) codeRetainedAt.set(topic, performance.now());
-});
-await subscriber.subscribeAsync('kiosk/+/state');
+const world = await startBootWorld(dir, { delayMs: Number(o['provider-delay']), rttMs: rtt });
+const { idp, authority, brokerUrl, codeRetainedAt } = world;
 const env = (id: string, at: string): Record<string, string> => ({
   NODE_EXTRA_CA_CERTS: idp.caFile, KIOSK_CLIENT_ID: 'bench', KIOSK_AUTHORITY: authority, KIOSK_MQTT_URL: brokerUrl,
   KIOSK_REFRESH_CRON: '0 0 1 1 *', KIOSK_LOG_LEVEL: 'warn', KIOSK_DEVICE_ID: id, KIOSK_CACHE_PATH: join(at, 'token-cache.json'),
@@ -90,8 +75,5 @@ console.log(`${o.pairs} pairs, ${o.mode} boot, provider delay ${o['provider-dela
 for (const [k, s] of sides.entries()) console.log(`${k === 0 ? 'against' : 'this   '} ${roots[k]}: median ${median(s.ms).toFixed(1)} ms${o.mode === 'first' ? `, code on MQTT ${median(s.lag).toFixed(1)} ms after the screen` : ''}`);
 console.log(`paired difference, this − against: ${f(diff(sides[0]!.ms, sides[1]!.ms))}${o.mode === 'first' ? `; MQTT lag ${f(diff(sides[0]!.lag, sides[1]!.lag))}` : ''}`);
 
-await subscriber.endAsync();
-broker.kill('SIGTERM');
-await proxy?.close();
-await idp.close();
+await world.close();
 await rm(dir, { recursive: true, force: true });

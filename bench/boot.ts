@@ -13,22 +13,20 @@
  * BENCH_IDLE_SECONDS (60), BENCH_NODE (comma-separated paths), BENCH_PROVIDER_DELAY, BENCH_PROVIDER_RTT,
  * BENCH_ARM64, BENCH_INSTALL and BENCH_JSON do the same as the options.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import mqtt from 'mqtt';
-import { startIdp } from '../src/idp/server.js';
 import { runEmulated } from './boot-arm64.js';
 import type { Arm64Outcome } from './boot-arm64.js';
 import { agentToCode, CODE_ON_SCREEN, floorBoot, rebootSignedIn, sampleBoot, SIGNED_IN_ON_SCREEN } from './boot-rounds.js';
 import type { BootSetup } from './boot-rounds.js';
+import { startBootWorld } from './boot-world.js';
 import { approvePending, cpuSeconds, dirBytes, kill, median, rssMiB, spread, startUntil } from './lib.js';
 import type { Started } from './lib.js';
-import { startRoundTripProxy } from './round-trip-proxy.js';
 import { writeUpstreamSample } from './upstream-sample.js';
 
 const { values: o } = parseArgs({
@@ -51,22 +49,8 @@ const AGENT_ARGS = [join(ROOT, 'dist/main.js')];
 const loadAtStart = loadavg()[0] ?? NaN;
 
 const dir = await mkdtemp(join(tmpdir(), 'kiosk-bench-'));
-const idp = await startIdp({ dir: join(dir, 'idp'), delayMs: DELAY_MS });
-// The provider answers with the origin it was reached at: through the relay, every URL it names leads back through it.
-const proxy = RTT_MS > 0 ? await startRoundTripProxy({ host: '127.0.0.1', port: idp.port }, RTT_MS) : undefined;
-const authority = proxy ? idp.authority.replace(`:${idp.port}/`, `:${proxy.port}/`) : idp.authority;
-const brokerPort = 20_000 + Math.floor(Math.random() * 20_000);
-await writeFile(join(dir, 'mosquitto.conf'), `listener ${brokerPort} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-const broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-await delay(500);
-const brokerUrl = `mqtt://127.0.0.1:${brokerPort}`;
-const subscriber = await mqtt.connectAsync(brokerUrl);
-const codeRetainedAt = new Map<string, number>();
-subscriber.on('message', (topic, payload) => {
-  const state = payload.length > 0 ? (JSON.parse(payload.toString()) as { user_code?: string }) : {};
-  if (state.user_code && !codeRetainedAt.has(topic)) codeRetainedAt.set(topic, performance.now());
-});
-await subscriber.subscribeAsync('kiosk/+/state');
+const world = await startBootWorld(dir, { delayMs: DELAY_MS, rttMs: RTT_MS });
+const { idp, authority, brokerUrl, codeRetainedAt } = world;
 
 const trust = { NODE_EXTRA_CA_CERTS: idp.caFile };
 const baseEnv = { ...trust, KIOSK_CLIENT_ID: 'bench', KIOSK_AUTHORITY: authority, KIOSK_MQTT_URL: brokerUrl, KIOSK_REFRESH_CRON: '0 0 1 1 *', KIOSK_LOG_LEVEL: 'warn' };
@@ -197,10 +181,7 @@ if (o.json) {
   await writeFile(o.json, JSON.stringify({ rounds: ROUNDS, delayMs: DELAY_MS, rttMs: RTT_MS, load: [loadAtStart, loadavg()[0]], native, install, shipped, arm64 }, null, 1));
 }
 
-await subscriber.endAsync();
-broker.kill('SIGTERM');
-await proxy?.close();
-await idp.close();
+await world.close();
 await rm(dir, { recursive: true, force: true });
 
 /** node_modules of the production install, against the five mission packages installed alone (same versions). */
