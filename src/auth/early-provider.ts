@@ -93,18 +93,15 @@ export function startProviderEarly(
     const agent = new URL(target).protocol === 'http:' ? agents.http : agents.https;
     const headers = init.method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded;charset=utf-8' } : undefined;
     let onSent = (): void => undefined;
-    const sent = new Promise<void>((resolve) => (onSent = resolve));
+    const written = new Promise<void>((resolve) => (onSent = resolve));
     const answer = httpsRequest(target, { ...init, headers, agent, timeoutMs: config.httpTimeoutSeconds * 1000, maxBytes: MAX_ANSWER_BYTES, signal: new AbortController().signal, onSent });
     // Taken by the network client, which handles its failure; until then it must not count as unhandled.
     answer.catch(() => undefined);
-    return { answer, onTheWire: Promise.race([sent, answer.then(() => undefined, () => undefined)]) };
+    return { answer, onTheWire: Promise.race([written, answer.then(() => undefined, () => undefined)]) };
   };
-  let discovery: Promise<HttpAnswer> | undefined;
-  let discoveryOnTheWire: Promise<void> | undefined;
-  if (url !== undefined && fresh === undefined) {
-    ({ answer: discovery, onTheWire: discoveryOnTheWire } = send(url, { method: 'GET' }));
-    requests.set(key(url), discovery);
-  }
+  const discoveryRequest = url !== undefined && fresh === undefined ? send(url, { method: 'GET' }) : undefined;
+  const discovery = discoveryRequest?.answer;
+  if (url !== undefined && discovery !== undefined) requests.set(key(url), discovery);
   // Whether this boot needs a code: nobody can be cached without a cache file (KIOSK_REMEMBER=false keeps none).
   const needsCode = config.signIn === 'auto' && !existsSync(config.cachePath);
   if ((discovery === undefined && fresh === undefined) || !needsCode) return { agents, metadataText, requests };
@@ -133,7 +130,7 @@ export function startProviderEarly(
     .catch(() => undefined);
   // No code asked for (a failed discovery, an issuer left to MSAL): nothing more to wait for.
   void deviceCode.then(() => codeAsked(Promise.resolve()));
-  return { agents, metadataText, requests, deviceCode, sent: Promise.all([discoveryOnTheWire, codeOnTheWire]).then(() => undefined) };
+  return { agents, metadataText, requests, deviceCode, sent: Promise.all([discoveryRequest?.onTheWire, codeOnTheWire]).then(() => undefined) };
 }
 
 /**
