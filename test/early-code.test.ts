@@ -4,11 +4,14 @@
 // asks for none.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import type { RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EarlyProvider } from '../src/auth/early-provider.js';
 import { deviceCodeForm, deviceCodeUrl, predictedDeviceCodeUrl, sameDeviceCodeRequest, startProviderEarly, surelyTrustedIssuer } from '../src/auth/early-provider.js';
 import { startKiosk } from './helpers/kiosk.js';
 import type { Kiosk, KioskOptions } from './helpers/kiosk.js';
@@ -109,6 +112,31 @@ test('the code is asked for with discovery only where the authority tells MSAL\'
   }
 });
 
+/**
+ * A provider on loopback `node:http` answering with `handle`, and the requests a first boot begins at
+ * start against its tenant `guid`; `prepare` writes into the kiosk's directory before they begin.
+ */
+async function startEarlyAgainst(
+  t: TestContext, guid: string, handle: RequestListener, prepare?: (authority: string, dir: string) => Promise<void>,
+): Promise<{ early: EarlyProvider; authority: string }> {
+  const server = createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dir = await mkdtemp(join(tmpdir(), 'kiosk-early-'));
+  t.after(async () => {
+    server.closeAllConnections();
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const authority = `http://127.0.0.1:${(server.address() as AddressInfo).port}/${guid}/`;
+  await prepare?.(authority, dir);
+  const early = startProviderEarly({
+    authority, knownAuthorities: [], cachePath: join(dir, 'token-cache.json'), httpTimeoutSeconds: 10,
+    clientId: 'c1', scopes: ['openid'], extraQueryParameters: {}, signIn: 'auto',
+  });
+  t.after(() => early.agents.http.destroy());
+  return { early, authority };
+}
+
 test('a document naming another device-code URL than the one asked for with discovery: its own is asked for, the first code never used', async (t) => {
   const guid = '3f1c6a2e-9b7d-4e2a-8c61-5d0f7e9a1b24';
   const posts: string[] = [];
@@ -116,7 +144,7 @@ test('a document naming another device-code URL than the one asked for with disc
   const firstPost = new Promise<void>((resolve) => (posted = resolve));
   let discoveryAnswered = false;
   // A provider whose endpoints are laid out otherwise (no v2.0): MSAL would ask at /<tenant>/oauth2/devicecode.
-  const server = createServer((req, res) => {
+  const { early, authority } = await startEarlyAgainst(t, guid, (req, res) => {
     const origin = `http://${req.headers.host}`;
     if (req.method === 'GET' && req.url === `/${guid}/v2.0/.well-known/openid-configuration`) {
       // Answered once a code was asked for (or after 5 s): a request sent only after this answer cannot come first.
@@ -133,19 +161,6 @@ test('a document naming another device-code URL than the one asked for with disc
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ device_code: `dc-${posts.length}`, user_code: `CODE${posts.length}`, verification_uri: `${origin}/device`, expires_in: 900, interval: 5 }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const dir = await mkdtemp(join(tmpdir(), 'kiosk-early-'));
-  t.after(async () => {
-    server.closeAllConnections();
-    server.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const authority = `http://127.0.0.1:${(server.address() as AddressInfo).port}/${guid}/`;
-  const early = startProviderEarly({
-    authority, knownAuthorities: [], cachePath: join(dir, 'token-cache.json'), httpTimeoutSeconds: 10,
-    clientId: 'c1', scopes: ['openid'], extraQueryParameters: {}, signIn: 'auto',
-  });
-  t.after(() => early.agents.http.destroy());
   // Told it only waits once both requests are on the wire, not when the document has come: the provider
   // answers discovery only after the code request reached it.
   await early.sent;
@@ -161,7 +176,13 @@ test('a reboot with the discovery document saved: the agent is told it only wait
   let release = (): void => undefined;
   const held = new Promise<void>((resolve) => (release = resolve));
   let answered = false;
-  const server = createServer((req, res) => {
+  t.after(() => release());
+  const saveDocument = async (authority: string, dir: string): Promise<void> => {
+    const tenant = authority.slice(0, -1);
+    const document = { issuer: `${tenant}/v2.0`, authorization_endpoint: `${tenant}/oauth2/v2.0/authorize`, token_endpoint: `${tenant}/oauth2/v2.0/token`, jwks_uri: `${tenant}/discovery/v2.0/keys` };
+    await writeFile(join(dir, 'provider-metadata.json'), JSON.stringify({ version: 2, documents: { [`${authority}v2.0/.well-known/openid-configuration`]: { fetched_at: Date.now(), body: document } } }));
+  };
+  const { early } = await startEarlyAgainst(t, guid, (req, res) => {
     req.resume();
     // The code is answered only once the test has looked.
     void held.then(() => {
@@ -169,24 +190,7 @@ test('a reboot with the discovery document saved: the agent is told it only wait
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ device_code: 'dc', user_code: 'SAVED1', verification_uri: `http://${req.headers.host}/device`, expires_in: 900, interval: 5 }));
     });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const dir = await mkdtemp(join(tmpdir(), 'kiosk-early-saved-'));
-  t.after(async () => {
-    release();
-    server.closeAllConnections();
-    server.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const authority = `${origin}/${guid}/`;
-  const document = { issuer: `${origin}/${guid}/v2.0`, authorization_endpoint: `${origin}/${guid}/oauth2/v2.0/authorize`, token_endpoint: `${origin}/${guid}/oauth2/v2.0/token`, jwks_uri: `${origin}/${guid}/discovery/v2.0/keys` };
-  await writeFile(join(dir, 'provider-metadata.json'), JSON.stringify({ version: 2, documents: { [`${authority}v2.0/.well-known/openid-configuration`]: { fetched_at: Date.now(), body: document } } }));
-  const early = startProviderEarly({
-    authority, knownAuthorities: [], cachePath: join(dir, 'token-cache.json'), httpTimeoutSeconds: 10,
-    clientId: 'c1', scopes: ['openid'], extraQueryParameters: {}, signIn: 'auto',
-  });
-  t.after(() => early.agents.http.destroy());
+  }, saveDocument);
   assert.equal(early.requests.size, 0, 'no discovery request: the saved document is fresh');
   await early.sent;
   const sockets = Object.values(early.agents.http.sockets).flat();
