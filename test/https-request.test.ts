@@ -74,6 +74,15 @@ async function serve(tls: boolean): Promise<TestServer> {
   return { origin: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, accepted: () => accepted, open: () => sockets.size };
 }
 
+/** A loopback port nothing listens on any more: connecting to it is refused. */
+async function refusedPort(): Promise<number> {
+  const closed = createHttpServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const { port } = closed.address() as { port: number };
+  await new Promise((resolve) => closed.close(resolve));
+  return port;
+}
+
 const https = await serve(true);
 const plain = await serve(false);
 
@@ -156,10 +165,7 @@ test('onSent: told once the request is on the wire, after its TLS handshake and 
   await answer;
   assert.deepEqual(seen, ['sent over TLSv1.3', 'answer 200'], 'told once, its handshake done, before the answer');
 
-  const closed = createHttpServer();
-  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-  const { port } = closed.address() as { port: number };
-  await new Promise((resolve) => closed.close(resolve));
+  const port = await refusedPort();
   let sent = 0;
   await assert.rejects(httpsRequest(`http://127.0.0.1:${port}/`, { method: 'GET', agent: new HttpAgent(), timeoutMs: 5_000, maxBytes: MiB, signal: new AbortController().signal, onSent: () => (sent += 1) }), /ECONNREFUSED/);
   assert.equal(sent, 0, 'nothing went out');
@@ -177,10 +183,7 @@ test('network client: an oversized answer (unless a 503), a hang and a refused c
   assert.equal(hang.description, 'no answer within 0.3 s');
   assert.ok(hang.ms < 1_500, `the timeout held (${hang.ms.toFixed(0)} ms)`);
 
-  const closed = createHttpServer();
-  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-  const { port } = closed.address() as { port: number };
-  await new Promise((resolve) => closed.close(resolve));
+  const port = await refusedPort();
   assert.equal((await failure(net, `http://127.0.0.1:${port}/`)).description, 'ECONNREFUSED');
 
   // This process does not trust the test CA (no NODE_EXTRA_CA_CERTS): verification stays on.
