@@ -12,8 +12,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { CODE_ON_SCREEN, SIGNED_IN_ON_SCREEN, startSignedIn } from './boot-rounds.js';
 import { startBootWorld } from './boot-world.js';
-import { approvePending, kill, median, startUntil } from './lib.js';
+import { kill, median, startUntil } from './lib.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -30,7 +31,7 @@ if (o.against === undefined || !['first', 'reboot'].includes(o.mode)) {
   process.exit(64);
 }
 const roots = [resolve(o.against), new URL('..', import.meta.url).pathname];
-const ready = o.mode === 'reboot' ? /Signed in/ : /Code: \w+/;
+const ready = o.mode === 'reboot' ? SIGNED_IN_ON_SCREEN : CODE_ON_SCREEN;
 const dir = await mkdtemp(join(tmpdir(), 'kiosk-pairs-'));
 const rtt = Number(o['provider-rtt']);
 const world = await startBootWorld(dir, { delayMs: Number(o['provider-delay']), rttMs: rtt });
@@ -44,10 +45,7 @@ const boot = (root: string, id: string, at: string) => startUntil(o.node, [join(
 // A reboot starts from one signed-in kiosk's cache and provider metadata, copied for every boot.
 const signedIn = join(dir, 'signed-in');
 if (o.mode === 'reboot') {
-  const a = await startUntil(o.node, [join(roots[1]!, 'dist/main.js')], env('signed-in', signedIn), (out) => /Code: \w+/.test(out), roots[1]!);
-  await approvePending(idp.controlUrl, /Code: (\w+)/.exec(a.stdout())?.[1]);
-  for (const t0 = performance.now(); !/Signed in/.test(a.stdout()); await delay(50)) if (performance.now() - t0 > 30_000) throw new Error('the kiosk did not sign in');
-  await kill(a, 'SIGTERM');
+  await kill(await startSignedIn(o.node, [join(roots[1]!, 'dist/main.js')], env('signed-in', signedIn), roots[1]!, idp.controlUrl), 'SIGTERM');
 }
 
 const sides = roots.map(() => ({ ms: [] as number[], lag: [] as number[] }));

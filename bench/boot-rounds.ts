@@ -4,7 +4,9 @@
  */
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { kill, startUntil } from './lib.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { approvePending, kill, startUntil } from './lib.js';
+import type { Started } from './lib.js';
 
 export interface BootSetup {
   /** The Node binary every measured process runs on. */
@@ -25,6 +27,16 @@ export interface BootSetup {
 
 export const CODE_ON_SCREEN = /Code: \w+/;
 export const SIGNED_IN_ON_SCREEN = /Signed in/;
+/** An agent started with `args` and `env`, its code approved at the provider's control API, left running once "Signed in" is on screen. */
+export async function startSignedIn(node: string, args: string[], env: Record<string, string>, cwd: string, controlUrl: string): Promise<Started> {
+  const agent = await startUntil(node, args, env, (out) => CODE_ON_SCREEN.test(out), cwd);
+  await approvePending(controlUrl, /Code: (\w+)/.exec(agent.stdout())?.[1]);
+  for (const t0 = performance.now(); !SIGNED_IN_ON_SCREEN.test(agent.stdout()); await delay(50)) {
+    if (performance.now() - t0 > 60_000) throw new Error(`the agent on ${node} did not sign in`);
+  }
+  return agent;
+}
+
 const hasCode = (o: string): boolean => /\b[A-Z0-9]{8,9}\b/.test(o);
 
 export async function floorBoot(s: BootSetup): Promise<number> {

@@ -22,7 +22,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { runEmulated } from './boot-arm64.js';
 import type { Arm64Outcome } from './boot-arm64.js';
-import { agentToCode, CODE_ON_SCREEN, floorBoot, rebootSignedIn, sampleBoot, SIGNED_IN_ON_SCREEN } from './boot-rounds.js';
+import { agentToCode, floorBoot, rebootSignedIn, sampleBoot, startSignedIn } from './boot-rounds.js';
 import type { BootSetup } from './boot-rounds.js';
 import { startBootWorld } from './boot-world.js';
 import { approvePending, cpuSeconds, dirBytes, kill, median, rssMiB, spread, startUntil } from './lib.js';
@@ -82,12 +82,7 @@ interface NodeRun {
 /** A signed-in agent, left running: the idle figures, and the cache every reboot round starts from. */
 async function signedInAgent(setup: BootSetup, id: string): Promise<{ idle: Started; idleDir: string }> {
   const idleDir = join(dir, id);
-  const idle = await startUntil(setup.node, AGENT_ARGS, setup.agentEnv(id, idleDir), (out) => CODE_ON_SCREEN.test(out), ROOT);
-  await approvePending(idp.controlUrl, /Code: (\w+)/.exec(idle.stdout())?.[1]);
-  for (const t0 = performance.now(); !SIGNED_IN_ON_SCREEN.test(idle.stdout()); await delay(50)) {
-    if (performance.now() - t0 > 60_000) throw new Error(`the idle agent on ${setup.node} did not sign in`);
-  }
-  return { idle, idleDir };
+  return { idle: await startSignedIn(setup.node, AGENT_ARGS, setup.agentEnv(id, idleDir), ROOT, idp.controlUrl), idleDir };
 }
 
 const runs: NodeRun[] = [];
