@@ -7,12 +7,12 @@
  *
  *   npm run bench:pairs -- --against DIR [--pairs 15] [--mode first|reboot] [--provider-delay MS] [--provider-rtt MS] [--node PATH]
  */
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { CODE_ON_SCREEN, SIGNED_IN_ON_SCREEN, startSignedIn } from './boot-rounds.js';
+import { CODE_ON_SCREEN, copyKioskState, SIGNED_IN_ON_SCREEN, startSignedIn } from './boot-rounds.js';
 import { startBootWorld } from './boot-world.js';
 import { kill, median, startUntil } from './lib.js';
 
@@ -42,10 +42,13 @@ const env = (id: string, at: string): Record<string, string> => ({
 });
 const boot = (root: string, id: string, at: string) => startUntil(o.node, [join(root, 'dist/main.js')], env(id, at), (out) => ready.test(out), root);
 
-// A reboot starts from one signed-in kiosk's cache and provider metadata, copied for every boot.
-const signedIn = join(dir, 'signed-in');
+// A reboot starts from what a signed-in kiosk keeps, copied for every boot: one kiosk per side, since
+// the compiled code Node 22 keeps there is its own checkout's.
+const signedIn = roots.map((_, k) => join(dir, `signed-in-${k}`));
 if (o.mode === 'reboot') {
-  await kill(await startSignedIn(o.node, [join(roots[1]!, 'dist/main.js')], env('signed-in', signedIn), roots[1]!, idp.controlUrl), 'SIGTERM');
+  for (const [k, root] of roots.entries()) {
+    await kill(await startSignedIn(o.node, [join(root, 'dist/main.js')], env(`signed-in-${k}`, signedIn[k]!), root, idp.controlUrl), 'SIGTERM');
+  }
 }
 
 const sides = roots.map(() => ({ ms: [] as number[], lag: [] as number[] }));
@@ -54,8 +57,8 @@ for (let i = 0; i < Number(o.pairs); i++) {
   for (const k of order) {
     const id = `k${k}-${i}`;
     const at = join(dir, id);
-    await mkdir(at, { recursive: true, mode: 0o700 });
-    if (o.mode === 'reboot') for (const f of ['token-cache.json', 'provider-metadata.json']) await copyFile(join(signedIn, f), join(at, f));
+    if (o.mode === 'reboot') await copyKioskState(signedIn[k]!, at);
+    else await mkdir(at, { recursive: true, mode: 0o700 });
     const a = await boot(roots[k]!, id, at);
     if (o.mode === 'first') {
       const topic = `kiosk/${id}/state`;

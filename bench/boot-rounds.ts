@@ -2,7 +2,8 @@
  * The boots `npm run bench` times, one process at a time, for one Node binary: the floor, the upstream
  * sample and the agent. Node builtins only, so the emulated run (`boot-emulated.ts`) bundles the same code.
  */
-import { copyFile, mkdir } from 'node:fs/promises';
+import { cp, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { approvePending, kill, startUntil } from './lib.js';
@@ -62,11 +63,19 @@ export async function agentToCode(s: BootSetup, id: string, before?: (t0: number
   return { ms: a.ms, t0: a.t0 };
 }
 
-/** A reboot of a signed-in kiosk: its cache and provider metadata copied from `from`, timed until "Signed in" is on screen. */
+/**
+ * What a reboot keeps of a kiosk's directory `from` (its cache, provider metadata and, on Node 22,
+ * compiled code), copied into a new directory `to`; `files` narrows it.
+ */
+export async function copyKioskState(from: string, to: string, files = ['token-cache.json', 'provider-metadata.json', 'compile-cache']): Promise<void> {
+  await mkdir(to, { recursive: true, mode: 0o700 });
+  for (const file of files) if (existsSync(join(from, file))) await cp(join(from, file), join(to, file), { recursive: true });
+}
+
+/** A reboot of the signed-in kiosk in `from`, in a copy of what it keeps, timed until "Signed in" is on screen. */
 export async function rebootSignedIn(s: BootSetup, from: string, id: string): Promise<number> {
   const dir = join(s.dir, id);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  for (const file of ['token-cache.json', 'provider-metadata.json']) await copyFile(join(from, file), join(dir, file));
+  await copyKioskState(from, dir);
   const a = await startUntil(s.node, [...s.agentArgs], s.agentEnv(id, dir), (o) => SIGNED_IN_ON_SCREEN.test(o), s.cwd);
   await kill(a);
   return a.ms;

@@ -8,11 +8,14 @@ import type { LoadedConfig } from './config.js';
 import { ConfigError, messageOf } from './errors.js';
 import { DeferredLog } from './deferred-log.js';
 import type { Logger } from './log.js';
+import { enableCompileCache, flushCompileCache } from './compile-cache.js';
 
 /** CONTRACT §5: a stop request ends the process within 5 s, whatever hangs. */
 const STOP_DEADLINE_MS = 4_500;
 /** The longest a crash waits for the log to write its last entries. */
 const CRASH_WRITE_MS = 1_000;
+/** After the boot's last modules load (MSAL and pino, within a second of `afterBoot`), their compiled code is saved. */
+const COMPILE_CACHE_FLUSH_MS = 5_000;
 
 function fail(message: string, code: number): never {
   process.stderr.write(`kiosk-agent: ${message}\n`);
@@ -30,6 +33,9 @@ function configure(configFile: string | undefined): LoadedConfig {
 }
 
 async function run(loaded: LoadedConfig): Promise<void> {
+  const { stateDir } = loaded.config;
+  // Before any of the agent's chunks is compiled (src/compile-cache.ts).
+  const noCompileCache = enableCompileCache(stateDir, version());
   // The provider's discovery request goes out first, its answer arriving while MSAL loads (or none is
   // needed: a fresh saved document).
   const early = (await import('./auth/early-provider.js')).startProviderEarly(loaded.config);
@@ -43,6 +49,7 @@ async function run(loaded: LoadedConfig): Promise<void> {
   const { log } = deferred;
   const exit = (code: number): void => deferred.written(() => process.exit(code));
   for (const warning of loaded.warnings) log.warn(warning);
+  if (noCompileCache) log.debug({ reason: noCompileCache }, 'no compile cache');
   process.on('uncaughtException', (e) => crash(log, e, exit));
   process.on('unhandledRejection', (e) => crash(log, e, exit));
   // A closed stdout (EPIPE: the reader of a pipe went away) is the terminal display's failure, which it
@@ -50,7 +57,13 @@ async function run(loaded: LoadedConfig): Promise<void> {
   process.stdout.on('error', () => undefined);
 
   const startLog = (): void => void deferred.load().catch((e: unknown) => fail(`the log could not start: ${messageOf(e)}`, 1));
-  const agent = new Agent({ config: loaded.config, log, version: version(), early, afterBoot: startLog });
+  const afterBoot = (): void => {
+    startLog();
+    setTimeout(() => {
+      flushCompileCache(stateDir, version()).catch((e: unknown) => log.warn({ err: e }, 'the compile cache could not be saved'));
+    }, COMPILE_CACHE_FLUSH_MS).unref();
+  };
+  const agent = new Agent({ config: loaded.config, log, version: version(), early, afterBoot });
   let stopping = false;
   onStopSignal((signal) => {
     if (stopping) return;
