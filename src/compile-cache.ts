@@ -25,22 +25,30 @@ const api = nodeModule as unknown as CompileCacheApi;
 /** The directory under the state directory that holds one agent version's entries. */
 export const compileCacheDir = (stateDir: string, agentVersion: string): string => join(stateDir, 'compile-cache', agentVersion);
 
+/** Set once the cache is on in the state directory (not in one NODE_COMPILE_CACHE names): only then is it ours to tidy. */
+let ours: { stateDir: string; agentVersion: string } | undefined;
+
 /** Turns the cache on for every module loaded from now on; `undefined` when it is on, else why not. */
 export function enableCompileCache(stateDir: string, agentVersion: string): string | undefined {
   if (!api.enableCompileCache) return 'this Node has no compile cache';
   const result = api.enableCompileCache(compileCacheDir(stateDir, agentVersion));
   const status = api.constants?.compileCacheStatus;
+  if (result.status === status?.ENABLED) ours = { stateDir, agentVersion };
   // Already enabled: by NODE_COMPILE_CACHE, in the directory it names.
   return result.status === status?.ENABLED || result.status === status?.ALREADY_ENABLED ? undefined : (result.message ?? `status ${result.status}`);
 }
 
 /**
  * Writes the entries of the modules compiled so far (Node writes them at a graceful exit too, which a
- * kiosk's power cut never reaches; an entry read from the cache is not written again), then removes
- * other agent versions' entries.
+ * kiosk's power cut never reaches; an entry read from the cache is not written again), then, in the
+ * state directory, removes other agent versions' entries.
  */
-export async function flushCompileCache(stateDir: string, agentVersion: string): Promise<void> {
+export async function flushCompileCache(): Promise<void> {
   api.flushCompileCache?.();
+  if (ours) await removeOtherVersions(ours.stateDir, ours.agentVersion);
+}
+
+export async function removeOtherVersions(stateDir: string, agentVersion: string): Promise<void> {
   const root = join(stateDir, 'compile-cache');
   const versions = await readdir(root).catch(() => []);
   await Promise.all(versions.filter((v) => v !== agentVersion).map((v) => rm(join(root, v), { recursive: true, force: true })));

@@ -60,7 +60,7 @@ async function run(loaded: LoadedConfig): Promise<void> {
   const afterBoot = (): void => {
     startLog();
     setTimeout(() => {
-      flushCompileCache(stateDir, version()).catch((e: unknown) => log.warn({ err: e }, 'the compile cache could not be saved'));
+      flushCompileCache().catch((e: unknown) => log.warn({ err: e }, 'the compile cache could not be saved'));
     }, COMPILE_CACHE_FLUSH_MS).unref();
   };
   const agent = new Agent({ config: loaded.config, log, version: version(), early, afterBoot });

@@ -17,7 +17,7 @@ const AGENT_CHUNK = /file:\/\/\/app\/dist\/chunks\/agent-\w+\.js/;
 /** What Node says as it saves an entry, or finds it needs no saving. */
 const SAVED = /to temporary file .*\.\.\.success$|because cache was the same/m;
 
-test('in the image, a boot saves its compiled code in the state volume, the next boot uses it, and a damaged entry is compiled again', async (t) => {
+test('in the image, a boot saves its compiled code in the state volume, the next boot uses it, a damaged entry is compiled again, and NODE_COMPILE_CACHE moves it', async (t) => {
   if (!(await needEngine(t))) return;
   await buildImages();
   const version = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -30,8 +30,8 @@ test('in the image, a boot saves its compiled code in the state volume, the next
   const inVolume = (script: string): Promise<string> => must('docker', ['run', '--rm', ...HARDENED, '-v', `${volume}:/data`, '--entrypoint', 'sh', AGENT_IMAGE, '-c', script]);
   const entries = async (): Promise<string[]> => (await inVolume(`ls /data/compile-cache/${version}/*/ 2>/dev/null || true`)).split('\n').filter(Boolean);
   /** One boot until it is healthy and its entries are saved (5 s after boot), then killed as by a power cut; its stderr. */
-  const boot = async (): Promise<string> => {
-    const id = (await must('docker', ['run', '-d', ...HARDENED, ...OFFLINE_ENV, ...DEBUG, '-v', `${volume}:/data`, '--health-interval', '1s', '--health-start-period', '0s', AGENT_IMAGE])).trim();
+  const boot = async (extra: string[] = []): Promise<string> => {
+    const id = (await must('docker', ['run', '-d', ...HARDENED, ...OFFLINE_ENV, ...DEBUG, ...extra, '-v', `${volume}:/data`, '--health-interval', '1s', '--health-start-period', '0s', AGENT_IMAGE])).trim();
     containers.push(id);
     await waitHealthy(id, 30_000);
     let stderr = '';
@@ -69,4 +69,10 @@ test('in the image, a boot saves its compiled code in the state volume, the next
   assert.match(damaged, new RegExp(`writing cache for ${AGENT_CHUNK.source} to temporary file \\S+ \\[[\\d ]+\\]\\.\\.\\.success`), 'and compiled again');
   assert.doesNotMatch(damaged, /was accepted/, 'no damaged entry is used');
   assert.deepEqual((await entries()).sort(), saved.sort(), 'the same entries, written anew');
+
+  // NODE_COMPILE_CACHE names where Node keeps it: there, nothing is the agent's to remove, even in its own directory.
+  await inVolume('rm -rf /data/compile-cache');
+  const elsewhere = await boot(['-e', 'NODE_COMPILE_CACHE=/data/compile-cache']);
+  assert.match(elsewhere, new RegExp(`writing cache for ${AGENT_CHUNK.source} to temporary file /data/compile-cache/v22`));
+  assert.ok((await inVolume('ls /data/compile-cache/v22*/')).split('\n').filter(Boolean).length >= 5, 'its entries stay');
 });
