@@ -72,7 +72,8 @@ test('in the image, a boot saves its compiled code in the state volume, the next
 
   // NODE_COMPILE_CACHE names where Node keeps it: there, nothing is the agent's to remove, even in its own directory.
   await inVolume('rm -rf /data/compile-cache');
-  const elsewhere = await boot(['-e', 'NODE_COMPILE_CACHE=/data/compile-cache']);
-  assert.match(elsewhere, new RegExp(`writing cache for ${AGENT_CHUNK.source} to temporary file /data/compile-cache/v22`));
-  assert.ok((await inVolume('ls /data/compile-cache/v22*/')).split('\n').filter(Boolean).length >= 5, 'its entries stay');
+  const nodeCache = ['-e', 'NODE_COMPILE_CACHE=/data/compile-cache'];
+  assert.match(await boot(nodeCache), new RegExp(`writing cache for ${AGENT_CHUNK.source} to temporary file /data/compile-cache/v22`));
+  // The next boot reads what the first saved (the health checks, Node processes too, save entries of their own).
+  assert.match(await boot(nodeCache), new RegExp(`cache for ${AGENT_CHUNK.source} was accepted`), 'its entries stay');
 });
