@@ -35,11 +35,7 @@ const ready = o.mode === 'reboot' ? SIGNED_IN_ON_SCREEN : CODE_ON_SCREEN;
 const dir = await mkdtemp(join(tmpdir(), 'kiosk-pairs-'));
 const rtt = Number(o['provider-rtt']);
 const world = await startBootWorld(dir, { delayMs: Number(o['provider-delay']), rttMs: rtt });
-const { idp, authority, brokerUrl, codeRetainedAt } = world;
-const env = (id: string, at: string): Record<string, string> => ({
-  NODE_EXTRA_CA_CERTS: idp.caFile, KIOSK_CLIENT_ID: 'bench', KIOSK_AUTHORITY: authority, KIOSK_MQTT_URL: brokerUrl,
-  KIOSK_REFRESH_CRON: '0 0 1 1 *', KIOSK_LOG_LEVEL: 'warn', KIOSK_DEVICE_ID: id, KIOSK_CACHE_PATH: join(at, 'token-cache.json'),
-});
+const { idp, codeRetainedAt, agentEnv: env } = world;
 const boot = (root: string, id: string, at: string) => startUntil(o.node, [join(root, 'dist/main.js')], env(id, at), (out) => ready.test(out), root);
 
 // A reboot starts from what a signed-in kiosk keeps, copied for every boot: one kiosk per side, since

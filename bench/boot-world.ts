@@ -19,6 +19,10 @@ export interface BootWorld {
   readonly brokerUrl: string;
   /** `performance.now()` when a state with a user code was first retained, by topic. */
   readonly codeRetainedAt: ReadonlyMap<string, number>;
+  /** A benched agent's environment but its kiosk's id and files: this provider and broker, no refresh while measured. */
+  readonly agentBaseEnv: Readonly<Record<string, string>>;
+  /** The agent's environment for kiosk `id`, its files in `at`. */
+  agentEnv(id: string, at: string): Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -39,8 +43,13 @@ export async function startBootWorld(dir: string, o: { delayMs: number; rttMs: n
     if (state.user_code && !codeRetainedAt.has(topic)) codeRetainedAt.set(topic, performance.now());
   });
   await subscriber.subscribeAsync('kiosk/+/state');
+  const agentBaseEnv = {
+    NODE_EXTRA_CA_CERTS: idp.caFile, KIOSK_CLIENT_ID: 'bench', KIOSK_AUTHORITY: authority, KIOSK_MQTT_URL: brokerUrl,
+    KIOSK_REFRESH_CRON: '0 0 1 1 *', KIOSK_LOG_LEVEL: 'warn',
+  };
   return {
-    idp, authority, brokerUrl, codeRetainedAt,
+    idp, authority, brokerUrl, codeRetainedAt, agentBaseEnv,
+    agentEnv: (id, at) => ({ ...agentBaseEnv, KIOSK_DEVICE_ID: id, KIOSK_CACHE_PATH: join(at, 'token-cache.json') }),
     async close() {
       await subscriber.endAsync();
       broker.kill('SIGTERM');

@@ -50,11 +50,9 @@ const loadAtStart = loadavg()[0] ?? NaN;
 
 const dir = await mkdtemp(join(tmpdir(), 'kiosk-bench-'));
 const world = await startBootWorld(dir, { delayMs: DELAY_MS, rttMs: RTT_MS });
-const { idp, authority, brokerUrl, codeRetainedAt } = world;
+const { idp, authority, codeRetainedAt, agentBaseEnv, agentEnv } = world;
 
 const trust = { NODE_EXTRA_CA_CERTS: idp.caFile };
-const baseEnv = { ...trust, KIOSK_CLIENT_ID: 'bench', KIOSK_AUTHORITY: authority, KIOSK_MQTT_URL: brokerUrl, KIOSK_REFRESH_CRON: '0 0 1 1 *', KIOSK_LOG_LEVEL: 'warn' };
-const agentEnv = (id: string, at: string) => ({ ...baseEnv, KIOSK_DEVICE_ID: id, KIOSK_CACHE_PATH: join(at, 'token-cache.json') });
 const floorScript = `const r = await fetch(${JSON.stringify(`${authority}oauth2/v2.0/devicecode`)}, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'client_id=bench&scope=openid' }); console.log((await r.json()).user_code);`;
 const sampleApp = await writeUpstreamSample(join(dir, 'sample'), { clientId: 'bench', authority, root: ROOT });
 
@@ -141,7 +139,7 @@ const shipped = (await dirBytes(join(ROOT, 'dist'))) - (await dirBytes(join(ROOT
 const arm64: Arm64Outcome =
   o.arm64 === 'off'
     ? { skipped: '--arm64 off' }
-    : await runEmulated(ROOT, dir, { rounds: ROUNDS, agentArgs: AGENT_ARGS, floorScript, sampleApp, trust, agentEnv: baseEnv });
+    : await runEmulated(ROOT, dir, { rounds: ROUNDS, agentArgs: AGENT_ARGS, floorScript, sampleApp, trust, agentEnv: agentBaseEnv });
 
 const ms = (xs: number[]): string => {
   const [lo, hi] = spread(xs);
