@@ -25,8 +25,8 @@ import type { Arm64Outcome } from './boot-arm64.js';
 import { agentToCode, copyKioskState, floorBoot, rebootSignedIn, sampleBoot, startSignedIn } from './boot-rounds.js';
 import type { BootSetup } from './boot-rounds.js';
 import { startBootWorld } from './boot-world.js';
-import { approvePending, cpuSeconds, dirBytes, kill, median, rssMiB, spread, startUntil } from './lib.js';
-import type { Started } from './lib.js';
+import { approvePending, cpuSeconds, dirBytes, kill, median, residentMiB, residentOf, spread, startUntil } from './lib.js';
+import type { Resident, Started } from './lib.js';
 import { writeUpstreamSample } from './upstream-sample.js';
 
 const { values: o } = parseArgs({
@@ -72,8 +72,9 @@ interface NodeRun {
   saved: number[];
   /** A reboot with a cached account → "Signed in" on screen. */
   reboot: number[];
-  rss?: number;
-  sampleRss?: number;
+  rss?: Resident;
+  /** The sample's, once per round: its anonymous memory has two levels, a single run decides nothing. */
+  sampleRss: Resident[];
   idleCpu?: number;
 }
 
@@ -87,7 +88,7 @@ const runs: NodeRun[] = [];
 for (const [k, path] of o.node.flatMap((n) => n.split(',')).filter(Boolean).entries()) {
   const version = execFileSync(path, ['-p', 'process.version']).toString().trim();
   const setup: BootSetup = { node: path, cwd: ROOT, agentArgs: AGENT_ARGS, floorScript, sampleApp, trust, agentEnv, dir: join(dir, `node-${k}`) };
-  runs.push({ path, version, setup, ...(await signedInAgent(setup, `idle-${k}`)), floor: [], sample: [], screen: [], retained: [], mqttLag: [], saved: [], reboot: [] });
+  runs.push({ path, version, setup, ...(await signedInAgent(setup, `idle-${k}`)), floor: [], sample: [], screen: [], retained: [], mqttLag: [], saved: [], reboot: [], sampleRss: [] });
 }
 
 // Each idle agent saves its compiled code (Node 22) 5 s after its boot: the reboots start from it.
@@ -118,14 +119,15 @@ for (let i = 0; i < ROUNDS; i++) {
 }
 
 // The sample's RSS once it has its tokens (it exits then), against the idle agents' RSS and CPU, measured together.
-for (const r of runs) {
-  const signed = await startUntil(r.path, ['--require', join(ROOT, 'bench/rss-at-exit.cjs'), sampleApp], trust, (out) => /\b[A-Z0-9]{8,9}\b/.test(out), ROOT);
-  await approvePending(idp.controlUrl, /\b([A-Z0-9]{8,9})\b/.exec(signed.stdout())?.[1]);
-  await new Promise((resolve) => signed.child.on('exit', resolve));
-  r.sampleRss = Number(/rss-kb=(\d+)/.exec(signed.stderr())?.[1]) / 1024;
-}
+for (let i = 0; i < ROUNDS; i++)
+  for (const r of runs) {
+    const signed = await startUntil(r.path, ['--require', join(ROOT, 'bench/rss-at-exit.cjs'), sampleApp], trust, (out) => /\b[A-Z0-9]{8,9}\b/.test(out), ROOT);
+    await approvePending(idp.controlUrl, /\b([A-Z0-9]{8,9})\b/.exec(signed.stdout())?.[1]);
+    await new Promise((resolve) => signed.child.on('exit', resolve));
+    r.sampleRss.push(residentOf(signed.stderr()));
+  }
 await delay(10_000);
-const cpu0 = await Promise.all(runs.map(async (r) => ({ r, rss: await rssMiB(r.idle.child.pid ?? 0), cpu: await cpuSeconds(r.idle.child.pid ?? 0) })));
+const cpu0 = await Promise.all(runs.map(async (r) => ({ r, rss: await residentMiB(r.idle.child.pid ?? 0), cpu: await cpuSeconds(r.idle.child.pid ?? 0) })));
 await delay(IDLE_S * 1000);
 for (const { r, rss, cpu } of cpu0) {
   r.rss = rss;
@@ -161,7 +163,11 @@ for (const r of runs) {
   line('kiosk-agent: code retained on MQTT − code on screen', ms(r.mqttLag), 'per boot');
   line('kiosk-agent: reboot, metadata saved, nobody signed in → code', ms(r.saved), vs(r.saved));
   line('kiosk-agent: reboot, cached account → signed in on screen', ms(r.reboot), `${x(median(r.reboot), f)} floor`);
-  line('RSS: kiosk-agent signed in, idle', `${r.rss?.toFixed(1)} MiB`, `${x(r.rss ?? NaN, r.sampleRss ?? NaN)} sample (${r.sampleRss?.toFixed(1)} MiB after sign-in)`);
+  const sampleRss = (part: keyof Resident): number => median(r.sampleRss.map((m) => m[part]));
+  const [rssLo, rssHi] = spread(r.sampleRss.map((m) => m.rss));
+  const mib = (part: keyof Resident): number => r.rss?.[part] ?? NaN;
+  line('RSS: kiosk-agent signed in, idle', `${mib('rss').toFixed(1)} MiB`, `${x(mib('rss'), sampleRss('rss'))} sample (${sampleRss('rss').toFixed(1)} MiB after sign-in, ${rssLo.toFixed(1)}–${rssHi.toFixed(1)})`);
+  line('RSS parts: anonymous / file-backed', `${mib('anon').toFixed(1)} / ${mib('file').toFixed(1)} MiB`, `${x(mib('anon'), sampleRss('anon'))} / ${x(mib('file'), sampleRss('file'))} sample (${sampleRss('anon').toFixed(1)} / ${sampleRss('file').toFixed(1)} MiB)`);
   line(`CPU: kiosk-agent idle between refreshes (${IDLE_S} s)`, `${((r.idleCpu ?? NaN) * 100).toFixed(3)} %`, 'of one core');
 }
 console.log('');

@@ -51,9 +51,24 @@ export function kill(started: Started, signal: NodeJS.Signals = 'SIGKILL'): Prom
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 export const spread = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
 
-export async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+/**
+ * A process's resident memory in MiB, and its two parts: anonymous (V8's heap, malloc, stacks: the process's
+ * own) and file-backed (pages of the node binary and its ICU data, which the kernel may drop and read again).
+ */
+export interface Resident {
+  readonly rss: number;
+  readonly anon: number;
+  readonly file: number;
+}
+
+/** The figures of a `/proc/PID/status` text, or of the lines of it that `rss-at-exit.cjs` writes. */
+export function residentOf(status: string): Resident {
+  const mib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
+  return { rss: mib('VmRSS'), anon: mib('RssAnon'), file: mib('RssFile') };
+}
+
+export async function residentMiB(pid: number): Promise<Resident> {
+  return residentOf(await readFile(`/proc/${pid}/status`, 'utf8'));
 }
 
 /** CPU seconds (user + system) a process has used so far. */
