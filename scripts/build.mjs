@@ -24,16 +24,23 @@ const lazyJsonwebtoken = {
 };
 
 /**
- * Code MQTT.js requires but a kiosk on mqtt:// never runs, each bundled into a CommonJS file of its own
- * beside the chunks and required on its first call: its WebSocket and SOCKS transports (the `ws` package;
- * `socks`, `ip-address`), which it requires while building its table of transports on its first
- * connect (~15 ms between the code on screen and the code on MQTT), and `worker-timers`, its keep-alive
- * timers for browsers. Left in MQTT.js's chunk, unevaluated, they were still half the bytes compiled
- * as it loads. Each import is answered by a module of functions that require the real one when called.
+ * Code a boot does not run before its first frame, each bundled into a CommonJS file of its own beside
+ * the chunks and required on its first call (each import is answered by a module of functions that
+ * require the real one when called):
+ * - node-cron: the scheduler starts after the first frame, and the settings check loads it only for an
+ *   expression the kiosk sets. In a chunk of its own it was read before every first frame (32 KB, and
+ *   `child_process` with it).
+ * - What MQTT.js requires but a kiosk on mqtt:// never runs: its WebSocket and SOCKS transports (the
+ *   `ws` package; `socks`, `ip-address`), which it requires while building its table of transports on
+ *   its first connect (~15 ms between the code on screen and the code on MQTT), and `worker-timers`, its
+ *   keep-alive timers for browsers. Left in MQTT.js's chunk, unevaluated, they were still half the
+ *   bytes compiled as it loads.
  */
 const MQTT_LIB = /[\\/]mqtt[\\/]build[\\/]lib$/;
 const MQTT_CONNECT = /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/;
+const AGENT_SRC = /[\\/]src$/;
 const LAZY_FILES = [
+  { file: 'node-cron.cjs', from: AGENT_SRC, specifier: 'node-cron', entry: 'node_modules/node-cron/dist/node-cron.cjs', names: ['validate', 'createTask'] },
   { file: 'mqtt-ws.cjs', from: MQTT_CONNECT, specifier: './ws', entry: 'node_modules/mqtt/build/lib/connect/ws.js', names: ['streamBuilder', 'browserStreamBuilder'] },
   { file: 'mqtt-socks.cjs', from: MQTT_CONNECT, specifier: './socks', entry: 'node_modules/mqtt/build/lib/connect/socks.js', names: ['default'] },
   { file: 'worker-timers.cjs', from: MQTT_LIB, specifier: 'worker-timers', entry: 'worker-timers', names: ['setInterval', 'clearInterval'] },

@@ -1,4 +1,4 @@
-import cron from 'node-cron';
+import { validate as validCron } from 'node-cron';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { DISPLAY_NAMES } from './config-types.js';
 import type { Config, DisplayName, TokenEndpointConfig } from './config-types.js';
@@ -101,12 +101,18 @@ export class Validator extends ValueChecks {
     return value;
   }
 
-  cron(name: string): string {
+  /**
+   * `checked`: the setting's default, known good (its test checks it with node-cron): node-cron is
+   * loaded here only for an expression the kiosk sets, so a boot on the default runs none of it before
+   * its first frame.
+   */
+  cron(name: string, checked?: string): string {
     const value = this.text(name);
+    if (value === checked) return value;
     // node-cron expands ranges into lists before it checks them: "1-99999999" would hang it. No field
     // takes a number above 99 (steps aside), and no sensible expression is that long.
     const oversized = value.length > 1_000 || /\d{3,}/.test(value.replace(/\/\d+/g, ''));
-    if (oversized || !cron.validate(value)) return this.fail(name, `"${shown(value)}" is not a cron expression; use five or six fields, e.g. "*/15 * * * *"`, value);
+    if (oversized || !validCron(value)) return this.fail(name, `"${shown(value)}" is not a cron expression; use five or six fields, e.g. "*/15 * * * *"`, value);
     return value;
   }
 

@@ -1,4 +1,4 @@
-import cron from 'node-cron';
+import { createTask } from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
@@ -55,7 +55,7 @@ class CronTimer {
     const log = this.d.log.child({ module: 'schedule' });
     // node-cron's default logger writes to stdout, which is the terminal display's screen.
     const quiet = { info: () => {}, debug: () => {}, warn: (m: string) => log.debug(m), error: (m: string | Error) => log.warn(String(m)) };
-    this.task = cron.createTask(this.d.expression, () => {}, { logger: quiet, timezone: this.d.timeZone });
+    this.task = createTask(this.d.expression, () => {}, { logger: quiet, timezone: this.d.timeZone });
     this.arm(this.task);
   }
 

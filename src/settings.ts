@@ -48,6 +48,9 @@ export interface Setting<T> {
 
 const setting = <T>(s: Setting<T>): Setting<T> => s;
 
+/** KIOSK_REFRESH_CRON's default: every 15 minutes. */
+export const DEFAULT_REFRESH_CRON = '*/15 * * * *';
+
 export const SETTINGS_TABLE = {
   KIOSK_CLIENT_ID: setting({
     group: 'auth', shownDefault: 'required', about: 'application (client) id', check: (v, n) => v.clientId(n),
@@ -82,8 +85,8 @@ export const SETTINGS_TABLE = {
   KIOSK_MQTT_KEY: setting({ group: 'mqtt', about: "PEM file of the client certificate's key", check: (v, n) => v.readablePath(n) }),
   KIOSK_MQTT_PREFIX: setting({ group: 'mqtt', fallback: 'kiosk', about: 'topic prefix', check: (v, n) => v.topic(n) }),
   KIOSK_REFRESH_CRON: setting({
-    group: 'kiosk', fallback: '*/15 * * * *', about: 'node-cron expression for silent refresh',
-    readme: 'node-cron expression for silent refresh (five fields, or six with seconds)', check: (v, n) => v.cron(n),
+    group: 'kiosk', fallback: DEFAULT_REFRESH_CRON, about: 'node-cron expression for silent refresh',
+    readme: 'node-cron expression for silent refresh (five fields, or six with seconds)', check: (v, n) => v.cron(n, DEFAULT_REFRESH_CRON),
   }),
   KIOSK_DISPLAY: setting({
     group: 'displays', fallback: 'terminal', about: `comma list of ${DISPLAY_NAMES.join(', ')}`,

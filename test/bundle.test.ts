@@ -6,7 +6,7 @@ import type { Broker } from './helpers/broker.js';
 import { approveNext, command, startKiosk } from './helpers/kiosk.js';
 
 /**
- * The build changes what runs: MQTT.js's transports evaluated on first use, readable-stream answered by
+ * The build changes what runs: node-cron and MQTT.js's transports evaluated on first use, readable-stream answered by
  * Node's own streams, builtins by `require`. The bundle an image ships is run here against a real
  * Mosquitto, on each transport a kiosk is given, through a whole sign-in and an operator command.
  */
@@ -22,7 +22,8 @@ const transports: [string, (b: Broker) => string][] = [
 for (const [name, mqttUrl] of transports) {
   test(`the shipped bundle over ${name}: the code on MQTT is the screen's, sign-in publishes claims, a command is answered`, async (t) => {
     assert.ok(existsSync(BUNDLE), `${BUNDLE} is missing: run \`npm run build\` first`);
-    const k = await startKiosk(t, { bundle: true, broker: { websockets: true }, mqttUrl });
+    // A refresh cron of its own: the settings check loads node-cron from its file before the first frame.
+    const k = await startKiosk(t, { bundle: true, broker: { websockets: true }, mqttUrl, env: { KIOSK_REFRESH_CRON: '0 */6 * * *' } });
     const awaiting = await k.mqtt.waitFor(`${ROOT}/state`, (m) => state(m.text).state === 'awaiting_sign_in', 20_000);
     const code = String(state(awaiting.text).user_code);
     const connected = await k.agent.waitForLog((l) => l.msg === 'MQTT connected', 5_000);
@@ -37,12 +38,12 @@ for (const [name, mqttUrl] of transports) {
   });
 }
 
-test('the code MQTT.js requires only for other transports and browsers is in files beside the chunks, each with the functions its chunk calls', () => {
+test('node-cron, and the code MQTT.js requires only for other transports and browsers, are in files beside the chunks, each with the functions its chunk calls', () => {
   const chunks = new URL('../dist/chunks/', import.meta.url).pathname;
   const calls = readdirSync(chunks)
     .filter((f) => f.endsWith('.js'))
     .flatMap((f) => [...readFileSync(chunks + f, 'utf8').matchAll(/\("\.\/([\w-]+\.cjs)"\)\.(\w+)\(/g)].map((m) => [m[1]!, m[2]!] as const));
-  assert.deepEqual([...new Set(calls.map(([file]) => file))].sort(), ['mqtt-socks.cjs', 'mqtt-ws.cjs', 'worker-timers.cjs']);
+  assert.deepEqual([...new Set(calls.map(([file]) => file))].sort(), ['mqtt-socks.cjs', 'mqtt-ws.cjs', 'node-cron.cjs', 'worker-timers.cjs']);
   const load = createRequire(chunks);
   for (const [file, name] of calls) assert.equal(typeof (load(`./${file}`) as Record<string, unknown>)[name], 'function', `${file} exports ${name}`);
 });

@@ -3,8 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { validate } from 'node-cron';
 import { describeConfig, loadConfig } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
+import { DEFAULT_REFRESH_CRON } from '../src/settings.js';
 
 const base = { KIOSK_CLIENT_ID: 'abc', KIOSK_AUTHORITY: 'https://contoso.ciamlogin.com' };
 
@@ -18,6 +20,14 @@ function problemsOf(env: Record<string, string>, file?: string): string[] {
   }
   return [];
 }
+
+test("the refresh cron's default, which the settings check takes without node-cron, is an expression node-cron accepts", () => {
+  assert.equal(validate(DEFAULT_REFRESH_CRON), true);
+  assert.equal(loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1' } }).config.refreshCron, DEFAULT_REFRESH_CRON);
+  // Set to the same expression by hand, it is the same setting.
+  assert.equal(loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1', KIOSK_REFRESH_CRON: ` ${DEFAULT_REFRESH_CRON} ` } }).config.refreshCron, DEFAULT_REFRESH_CRON);
+  assert.match(problemsOf({ ...base, KIOSK_REFRESH_CRON: '*/15 * * *' }).join('\n'), /KIOSK_REFRESH_CRON: "\*\/15 \* \* \*" is not a cron expression/);
+});
 
 test('defaults follow CONTRACT §3 and the result is frozen', () => {
   const { config } = loadConfig({ env: { ...base, KIOSK_DEVICE_ID: 'k1' } });
